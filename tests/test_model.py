@@ -1,0 +1,131 @@
+"""The AlexNet builder: canonical shapes and parameters, LRN constants, argument checks."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from modules.model import (
+    LocalResponseNormalization,
+    build_alexnet,
+    compile_alexnet,
+    feature_map_sizes,
+    min_image_size,
+)
+
+CANONICAL_SHAPES = {
+    "conv1": (55, 55, 96),
+    "conv1_pool": (27, 27, 96),
+    "conv2": (27, 27, 256),
+    "conv2_pool": (13, 13, 256),
+    "conv3": (13, 13, 384),
+    "conv4": (13, 13, 384),
+    "conv5": (13, 13, 256),
+    "conv5_pool": (6, 6, 256),
+}
+
+
+@pytest.fixture(scope="module")
+def canonical():
+    return build_alexnet(num_classes=1000)
+
+
+def test_canonical_parameter_count(canonical):
+    assert canonical.count_params() == 62_378_344
+
+
+def test_canonical_conv_and_pool_shapes(canonical):
+    shapes = {name: canonical.get_layer(name).output_shape[1:] for name in CANONICAL_SHAPES}
+    assert shapes == CANONICAL_SHAPES
+
+
+def test_layer_order_has_relu_lrn_pool_dropout(canonical):
+    names = [layer.name for layer in canonical.layers]
+    assert names == [
+        "image",
+        "conv1",
+        "conv1_lrn",
+        "conv1_pool",
+        "conv2",
+        "conv2_lrn",
+        "conv2_pool",
+        "conv3",
+        "conv4",
+        "conv5",
+        "conv5_pool",
+        "flatten",
+        "fc6",
+        "fc6_dropout",
+        "fc7",
+        "fc7_dropout",
+        "fc8",
+        "probabilities",
+    ]
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"):
+        assert canonical.get_layer(name).activation is keras.activations.relu, name
+    assert canonical.get_layer("conv1").strides == (4, 4)
+    assert canonical.get_layer("fc6_dropout").rate == 0.5
+    assert canonical.get_layer("fc7").units == 4096
+
+
+def test_feature_map_chain_matches_keras(canonical):
+    expected = [CANONICAL_SHAPES[name][0] for name in CANONICAL_SHAPES]
+    assert feature_map_sizes(227) == expected
+
+
+def test_forward_pass_two_classes():
+    model = build_alexnet(num_classes=2)
+    images = np.random.default_rng(0).normal(size=(2, 227, 227, 3)).astype("float32")
+    probabilities = model(images, training=False).numpy()
+    assert probabilities.shape == (2, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_tiny_model_trains_one_step():
+    model = compile_alexnet(build_alexnet(3, image_size=67, width_multiplier=0.125), 1e-3)
+    images = np.random.default_rng(1).normal(size=(4, 67, 67, 3)).astype("float32")
+    labels = keras.utils.to_categorical([0, 1, 2, 0], 3)
+    history = model.fit(images, labels, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.get_layer("conv1").filters == 12
+
+
+def test_lrn_matches_paper_formula():
+    """b_i = a_i / (2 + 1e-4 * sum of a_j^2 over the 5 channels around i) ** 0.75."""
+    a = np.random.default_rng(2).uniform(0, 30, size=(1, 2, 2, 9)).astype("float32")
+    b = LocalResponseNormalization()(a).numpy()
+    expected = np.empty_like(a)
+    for i in range(a.shape[-1]):
+        window = a[..., max(0, i - 2) : i + 3]
+        expected[..., i] = a[..., i] / (2.0 + 1e-4 * (window**2).sum(-1)) ** 0.75
+    np.testing.assert_allclose(b, expected, rtol=1e-5)
+
+
+def test_softmax_stays_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_alexnet(2, image_size=67, width_multiplier=0.125)
+        assert model.get_layer("fc8").compute_dtype == "float16"
+        assert model.get_layer("probabilities").compute_dtype == "float32"
+        assert model(tf.zeros((1, 67, 67, 3))).dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_smallest_image_size_is_67():
+    assert min_image_size() == 67
+    build_alexnet(2, image_size=67, width_multiplier=0.125)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(num_classes=1), "num_classes must be at least 2"),
+        (dict(num_classes=2, image_size=66), "image_size 66 is too small"),
+        (dict(num_classes=2, width_multiplier=0), "width_multiplier"),
+        (dict(num_classes=2, dropout=1.0), "dropout"),
+    ],
+)
+def test_invalid_arguments_raise_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_alexnet(**kwargs)
