@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from pipelines.config import PRESETS
+
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turns expected user mistakes into a one-line error on stderr and exit code 1."""
@@ -52,3 +54,101 @@ def architecture(
     if png:
         draw_diagram(rows, png)
         click.echo(f"diagram written to {png}")
+
+
+@main.command("demo-data")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write <class>/<image>.jpg into.",
+)
+@click.option("--per-class", default=200, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@user_errors
+def demo_data(out: str, per_class: int, seed: int) -> None:
+    """Write the synthetic bike/ship demo dataset as JPEG class folders."""
+    from pipelines.demo_data import write_demo_dataset
+
+    paths = write_demo_dataset(out, per_class=per_class, seed=seed)
+    click.echo(f"wrote {len(paths)} images to {out}")
+
+
+@main.command()
+@click.option("--data", help="Image folder or TFRecord folder. Default: the demo dataset.")
+@click.option("--data-format", type=click.Choice(["folder", "tfrecord"]))
+@click.option("--preset", type=click.Choice(list(PRESETS)))
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="YAML file of config fields; flags override it.",
+)
+@click.option("--output-root", help="Where outputs go unless overridden (default: outputs).")
+@click.option("--pipeline-root")
+@click.option("--serving-dir")
+@click.option("--to", "to_component", help="Run up to and including this component.")
+@click.option(
+    "--orchestrator", type=click.Choice(["local", "beam"]), default="local", show_default=True
+)
+@click.option(
+    "--beam-arg",
+    "beam_args",
+    multiple=True,
+    help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
+)
+@click.option("--fail-on-anomalies", is_flag=True, help="Exit non-zero on data anomalies.")
+@click.option(
+    "--summary-json", type=click.Path(dir_okay=False), help="Also write the run summary here."
+)
+@user_errors
+def run(
+    data: str | None,
+    data_format: str | None,
+    preset: str | None,
+    config_file: str | None,
+    output_root: str | None,
+    pipeline_root: str | None,
+    serving_dir: str | None,
+    to_component: str | None,
+    orchestrator: str,
+    beam_args: tuple[str, ...],
+    fail_on_anomalies: bool,
+    summary_json: str | None,
+) -> None:
+    """Run the pipeline locally."""
+    import json
+    import os
+
+    from pipelines.config import build_config
+    from pipelines.local_runner import PipelineFailed, run_pipeline
+    from pipelines.run_summary import describe
+
+    config = build_config(
+        preset,
+        config_file,
+        data=data,
+        data_format=data_format,
+        output_root=output_root,
+        pipeline_root=pipeline_root,
+        serving_dir=serving_dir,
+        beam_args=list(beam_args) or None,
+    )
+    if config.data is None and not os.path.isdir(config.data_path):
+        from pipelines.demo_data import write_demo_dataset
+
+        click.echo(f"generating the demo dataset in {config.data_path}")
+        write_demo_dataset(config.data_path)
+    try:
+        summary = run_pipeline(config, to_component, orchestrator)
+    except PipelineFailed as error:
+        raise click.ClickException(str(error)) from error
+    if summary_json:
+        with open(summary_json, "w") as handle:
+            json.dump(summary, handle, indent=2)
+    click.echo(describe(summary))
+    click.echo(f"Summary: {os.path.join(config.runs_path, summary['run_id'], 'summary.json')}")
+    if fail_on_anomalies and summary["anomalies"]:
+        raise click.ClickException(
+            f"{len(summary['anomalies'])} data anomalies (--fail-on-anomalies)."
+        )

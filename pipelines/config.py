@@ -17,6 +17,11 @@ PRESETS = ("tiny", "demo", "imagenet")
 DEFAULT_OUTPUT_ROOT = "outputs"
 
 
+def _absolute(path: str) -> str:
+    """Local paths become absolute (TFX records artifact URIs); URIs like gs:// stay."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 class ConfigError(ValueError):
     """A configuration value is wrong; the message names the field."""
 
@@ -34,6 +39,8 @@ class PipelineConfig:
     label_feature: str = "label"  # TFRecord input: int64 class index.
     eval_fraction: float = 0.2
     num_classes: int | None = None  # None: taken from the data.
+    # TFRecord input: names in label order. Image folders carry their own (folder names).
+    class_names: list[str] | None = None
 
     # Model and training.
     image_size: int = 227
@@ -63,11 +70,11 @@ class PipelineConfig:
 
     @property
     def data_path(self) -> str:
-        return self.data or os.path.join(self.output_root, "data", "demo")
+        return _absolute(self.data or os.path.join(self.output_root, "data", "demo"))
 
     @property
     def pipeline_root_path(self) -> str:
-        return self.pipeline_root or os.path.join(self.output_root, "pipeline_root")
+        return _absolute(self.pipeline_root or os.path.join(self.output_root, "pipeline_root"))
 
     @property
     def metadata_path(self) -> str:
@@ -76,11 +83,11 @@ class PipelineConfig:
 
     @property
     def serving_path(self) -> str:
-        return self.serving_dir or os.path.join(self.output_root, "serving_model")
+        return _absolute(self.serving_dir or os.path.join(self.output_root, "serving_model"))
 
     @property
     def runs_path(self) -> str:
-        return os.path.join(self.output_root, "runs")
+        return _absolute(os.path.join(self.output_root, "runs"))
 
     def validate(self) -> None:
         from modules.model import validate_arguments
@@ -90,6 +97,10 @@ class PipelineConfig:
         if self.data_format not in ("folder", "tfrecord"):
             raise ConfigError(
                 f"data_format: must be 'folder' or 'tfrecord', got {self.data_format!r}."
+            )
+        if self.class_names is not None and self.num_classes not in (None, len(self.class_names)):
+            raise ConfigError(
+                f"class_names: {len(self.class_names)} names but num_classes is {self.num_classes}."
             )
         if not 0 < self.eval_fraction < 1:
             raise ConfigError(f"eval_fraction: must be between 0 and 1, got {self.eval_fraction}.")

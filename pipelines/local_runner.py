@@ -1,0 +1,108 @@
+"""Runs the pipeline locally with LocalDagRunner or BeamDagRunner and writes its summary."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+from tfx.orchestration.portable import runtime_parameter_utils
+from tfx.proto.orchestration import pipeline_pb2
+
+from pipelines import run_summary
+from pipelines.config import PipelineConfig
+from pipelines.pipeline import create_pipeline
+
+ORCHESTRATORS = ("local", "beam")
+
+
+class PipelineFailed(RuntimeError):
+    """A component failed; the message names it and where its logs are."""
+
+
+def new_run_id() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+
+
+@contextlib.contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """Copies every log record of the run into the run's folder."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def run_pipeline(
+    config: PipelineConfig, to_component: str | None = None, orchestrator: str = "local"
+) -> dict[str, Any]:
+    """Runs the pipeline (up to and including `to_component`); returns the run summary."""
+    if orchestrator not in ORCHESTRATORS:
+        raise ValueError(f"orchestrator must be one of {ORCHESTRATORS}, got {orchestrator!r}.")
+    pipeline = create_pipeline(config)
+    node_ids = [component.id for component in pipeline.components]
+    if to_component and to_component not in node_ids:
+        raise ValueError(
+            f"--to {to_component}: no such component; choose one of {', '.join(node_ids)}."
+        )
+    run_id = new_run_id()
+    run_dir = Path(config.runs_path) / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "pipeline.log"
+
+    ir = compiler.Compiler().compile(pipeline)
+    # Our own run id, so the MLMD run context, the run folder and the summary share it.
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
+    run_options = None
+    if to_component:
+        run_options = pipeline_pb2.RunOptions(
+            partial_run=pipeline_pb2.PartialRun(to_nodes=[to_component])
+        )
+    runner = tfx.orchestration.LocalDagRunner() if orchestrator == "local" else BeamDagRunner()
+
+    started = time.monotonic()
+    error: BaseException | None = None
+    with _log_to(log_path):
+        try:
+            runner.run_with_ir(ir, run_options=run_options)
+        except Exception as raised:  # noqa: BLE001 (reported with the failing component)
+            logging.exception("Pipeline run %s failed", run_id)
+            error = raised
+    summary = run_summary.build(config, run_id, time.monotonic() - started, node_ids[0])
+    summary["log_path"] = str(log_path)
+    if error is not None:
+        failed = _failed_component(summary["components"], node_ids, to_component)
+        summary["components"][failed] = {"status": "failed", "seconds": None}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if error is not None:
+        raise PipelineFailed(
+            f"Component {failed} failed: {error}\nFull logs: {log_path}\n"
+            f"Summary: {run_dir / 'summary.json'}"
+        ) from error
+    return summary
+
+
+def _failed_component(
+    components: dict[str, dict[str, Any]], node_ids: list[str], to_component: str | None
+) -> str:
+    """The failed execution, or, when it failed before MLMD saw it, the first node not run."""
+    for name, info in components.items():
+        if info["status"] != "complete" and info["status"] != "cached":
+            return name
+    last = node_ids.index(to_component) + 1 if to_component else len(node_ids)
+    return next((node for node in node_ids[:last] if node not in components), node_ids[-1])

@@ -1,0 +1,212 @@
+"""ImageFolderExampleGen: layout discovery, decoding checks, splits, and a real pipeline run."""
+
+import json
+import subprocess
+
+import pytest
+import tensorflow as tf
+from conftest import encode
+
+from components.image_folder_example_gen.executor import (
+    ImageFile,
+    ImageFolderError,
+    assign_splits,
+    discover_layout,
+    validate_image,
+)
+
+
+def _write(root, files):
+    for relative, data in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def _jpeg_truncated():
+    data = encode("JPEG", size=(256, 256))
+    return data[: len(data) // 2]
+
+
+# A folder with every kind of bad file next to good ones in all accepted formats.
+MESSY = {
+    "cat/a.jpg": encode("JPEG"),
+    "cat/b.JPEG": encode("JPEG"),
+    "cat/c.png": encode("PNG", mode="L"),  # grayscale
+    "cat/d.gif": encode("GIF", mode="P"),  # palette
+    "cat/nested/e.bmp": encode("BMP"),
+    "cat/empty.jpg": b"",
+    "cat/notes.jpg": b"this is text, not a JPEG",
+    "cat/half.jpg": _jpeg_truncated(),
+    "dog/a.png": encode("PNG"),
+    "dog/b.PNG": encode("PNG", mode="RGBA"),
+    "dog/c.jpg": encode("JPEG"),
+    "dog/d.tiff": encode("TIFF"),
+    "dog/readme.txt": b"dogs",
+    "stray.jpg": encode("JPEG"),
+}
+ACCEPTED = {"cat": 5, "dog": 3}
+REJECTED = {
+    "cat/empty.jpg": "empty file",
+    "cat/notes.jpg": "cannot be decoded: Unknown image file format",
+    "cat/half.jpg": "cannot be decoded",
+    "dog/d.tiff": "unsupported format",
+    "dog/readme.txt": "unsupported format",
+    "stray.jpg": "outside any class folder",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [(path, reason) for path, reason in REJECTED.items() if "/" in path],
+)
+def test_rejects_each_bad_file_with_its_reason(tmp_path, name, reason):
+    _write(tmp_path, MESSY)
+    checked = validate_image(str(tmp_path), ImageFile(name, name.split("/")[0]))
+    assert checked.reject_reason is not None and checked.reject_reason.startswith(reason)
+
+
+def test_accepts_every_format_and_records_size(tmp_path):
+    _write(tmp_path, MESSY)
+    for name in (
+        "cat/a.jpg",
+        "cat/b.JPEG",
+        "cat/c.png",
+        "cat/d.gif",
+        "cat/nested/e.bmp",
+        "dog/b.PNG",
+    ):
+        checked = validate_image(str(tmp_path), ImageFile(name, "x"))
+        assert checked.reject_reason is None, (name, checked.reject_reason)
+        assert (checked.height, checked.width) == (30, 40)
+
+
+def test_layout_errors_name_the_folder(tmp_path):
+    with pytest.raises(ImageFolderError, match="does not exist"):
+        discover_layout(str(tmp_path / "missing"))
+    _write(tmp_path, {"cat/a.jpg": encode("JPEG")})
+    with pytest.raises(ImageFolderError, match=r"has 1 class folder\(s\) \(cat\).*at least 2"):
+        discover_layout(str(tmp_path))
+    (tmp_path / "dog").mkdir()
+    with pytest.raises(ImageFolderError, match=f"Class folder {tmp_path / 'dog'} is empty"):
+        discover_layout(str(tmp_path))
+
+
+def test_presplit_layout_uses_its_folders(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "train/cat/a.jpg": b"x",
+            "train/dog/a.jpg": b"x",
+            "test/cat/b.jpg": b"x",
+            "test/bird/c.jpg": b"x",
+            "extra/z.jpg": b"x",
+            "train/loose.png": b"x",
+        },
+    )
+    layout = discover_layout(str(tmp_path))
+    assert layout.classes == ["bird", "cat", "dog"]
+    assert {(split, cls) for split, cls, _ in layout.class_folders} == {
+        ("train", "cat"),
+        ("train", "dog"),
+        ("eval", "cat"),
+        ("eval", "bird"),
+    }
+    assert sorted(layout.stray_files) == ["extra/z.jpg", "train/loose.png"]
+
+
+def test_split_is_deterministic_and_covers_both_splits():
+    images = [ImageFile(f"cls/{i}.jpg", "cls") for i in range(200)]
+    first = {i.relative_path: i.split for i in assign_splits(("cls", images), 0.2)}
+    second = {i.relative_path: i.split for i in assign_splits(("cls", list(reversed(images))), 0.2)}
+    assert first == second
+    assert 25 <= sum(split == "eval" for split in first.values()) <= 55
+    for n in (2, 3):
+        pair = [ImageFile(f"c/{i}.jpg", "c") for i in range(n)]
+        assert {i.split for i in assign_splits(("c", pair), 0.2)} == {"train", "eval"}
+    assert [i.split for i in assign_splits(("c", pair[:1]), 0.2)] in (["train"], ["eval"])
+
+
+def _read_examples(pattern):
+    dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")
+    return [tf.train.Example.FromString(record.numpy()) for record in dataset]
+
+
+@pytest.fixture(scope="session")
+def messy_run(tmp_path_factory):
+    """One real pipeline run up to ExampleValidator over the messy folder, through the CLI."""
+    base = tmp_path_factory.mktemp("messy")
+    data = _write(base / "data", MESSY)
+    summary_path = base / "s.json"
+    result = subprocess.run(
+        [
+            "alexnet-tfx",
+            "run",
+            "--data",
+            str(data),
+            "--preset",
+            "tiny",
+            "--output-root",
+            str(base / "out"),
+            "--to",
+            "ExampleValidator",
+            "--summary-json",
+            str(summary_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(summary_path.read_text()), result, data
+
+
+def test_counts_are_exact(messy_run):
+    summary, _, _ = messy_run
+    assert summary["classes"] == ["cat", "dog"]
+    assert sum(summary["examples"].values()) == sum(ACCEPTED.values())
+    assert summary["rejected_files"] == len(REJECTED)
+    assert sum(summary["examples"].values()) + summary["rejected_files"] == len(MESSY)
+    assert set(summary["components"]) == {
+        "ImageFolderExampleGen",
+        "StatisticsGen",
+        "SchemaGen",
+        "ExampleValidator",
+    }
+    assert all(c["status"] == "complete" for c in summary["components"].values())
+    assert isinstance(summary["anomalies"], list)
+
+
+def test_rejects_file_lists_every_rejected_file(messy_run):
+    summary, result, _ = messy_run
+    lines = [json.loads(line) for line in open(summary["rejects_path"])]
+    reasons = {line["path"]: line["reason"] for line in lines}
+    assert set(reasons) == set(REJECTED)
+    for path, reason in REJECTED.items():
+        assert reasons[path].startswith(reason), (path, reasons[path])
+    assert "Rejected files: 6" in result.stdout
+
+
+def test_examples_carry_image_label_and_metadata(messy_run):
+    summary, _, data = messy_run
+    artifact = summary["rejects_path"].rsplit("/", 1)[0]
+    assert open(f"{artifact}/labels.txt").read() == "cat\ndog\n"
+    by_split = {
+        split: _read_examples(f"{artifact}/Split-{split}/*.gz") for split in ("train", "eval")
+    }
+    seen = {}
+    for split, examples in by_split.items():
+        for example in examples:
+            feature = example.features.feature
+            path = feature["path"].bytes_list.value[0].decode()
+            cls = feature["class_name"].bytes_list.value[0].decode()
+            assert path.startswith(cls + "/")
+            assert feature["label"].int64_list.value[0] == ["cat", "dog"].index(cls)
+            assert feature["height"].int64_list.value[0] == 30
+            assert feature["width"].int64_list.value[0] == 40
+            assert feature["image"].bytes_list.value[0] == (data / path).read_bytes()
+            seen[path] = split
+    assert len(seen) == 8
+    for cls in ("cat", "dog"):
+        assert {split for path, split in seen.items() if path.startswith(cls)} == {"train", "eval"}
