@@ -54,8 +54,37 @@ def _example_gen(config: PipelineConfig) -> tfx.types.BaseNode:
     )
 
 
+def class_names(config: PipelineConfig) -> list[str] | None:
+    """Known class names: the config's, or a TFRecord folder's labels.txt. Image folders
+    carry theirs in the ExampleGen artifact."""
+    if config.class_names or config.data_format == "folder":
+        return config.class_names
+    labels = os.path.join(config.data_path, "labels.txt")
+    if tf.io.gfile.exists(labels):
+        with tf.io.gfile.GFile(labels) as handle:
+            return [line.strip() for line in handle if line.strip()]
+    return None
+
+
+def trainer_config(config: PipelineConfig) -> dict:
+    """What run_fn needs beyond TFX's own arguments (see modules.trainer.TrainerSettings)."""
+    return {
+        "image_feature": config.image_feature,
+        "image_size": config.image_size,
+        "width_multiplier": config.width_multiplier,
+        "dropout": config.dropout,
+        "batch_size": config.batch_size,
+        "epochs": config.epochs,
+        "learning_rate": config.learning_rate,
+        "cache_decoded": config.cache_decoded,
+        "materialized": config.materialize,
+        "class_names": class_names(config),
+        "num_classes": config.num_classes,
+    }
+
+
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """Ingestion -> statistics -> schema -> validation."""
+    """Ingestion -> statistics -> schema -> validation -> transform -> training."""
     # Brings the images into the pipeline as tf.Examples in train and eval splits.
     example_gen = _example_gen(config)
 
@@ -72,7 +101,40 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
 
-    components = [example_gen, statistics_gen, schema_gen, example_validator]
+    # Decodes, resizes and normalizes with statistics from one full pass over train.
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn="modules.transform.preprocessing_fn",
+        custom_config={
+            "image_feature": config.image_feature,
+            "label_feature": config.label_feature,
+            "image_size": config.image_size,
+        },
+        materialize=config.materialize,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=["train"], transform=["train", "eval"] if config.materialize else []
+        ),
+        # Statistics over raw image bytes and 150k-value tensors cost minutes, say little.
+        disable_statistics=True,
+    )
+
+    # Trains AlexNet; without materialized data it applies the transform graph as it reads.
+    trainer = tfx.components.Trainer(
+        run_fn="modules.trainer.run_fn",
+        examples=(
+            transform.outputs["transformed_examples"]
+            if config.materialize
+            else example_gen.outputs["examples"]
+        ),
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.epochs * config.steps_per_epoch),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config=trainer_config(config),
+    )
+
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root_path,

@@ -122,6 +122,7 @@ def build(
         "rejected_files": None,
         "rejects_path": None,
         "anomalies": None,
+        "training": None,
         "components": lineage.components(),
     }
     examples = lineage.output(example_gen_id, "examples")
@@ -137,7 +138,28 @@ def build(
     anomalies = lineage.output("ExampleValidator", "anomalies")
     if anomalies is not None:
         summary["anomalies"] = anomaly_messages(anomalies.uri)
+    model = lineage.output("Trainer", "model")
+    if model is not None:
+        summary["training"] = training_facts(model.uri)
     return summary
+
+
+def training_facts(model_uri: str) -> dict[str, Any] | None:
+    path = os.path.join(model_uri, "training_history.json")
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as handle:
+        history = json.load(handle)
+    return {
+        "final_loss": history["loss"][-1] if history["loss"] else None,
+        "final_accuracy": history["accuracy"][-1] if history["accuracy"] else None,
+        "final_val_accuracy": history["val_accuracy"][-1] if history["val_accuracy"] else None,
+        "epochs": history["epochs"],
+        "images_per_second": round(history["images_per_second"], 2),
+        "device": history["device"],
+        "precision_policy": history["precision_policy"],
+        "history_path": path,
+    }
 
 
 def describe(summary: dict[str, Any]) -> str:
@@ -153,6 +175,13 @@ def describe(summary: dict[str, Any]) -> str:
     if summary["examples"] is not None:
         counts = ", ".join(f"{split} {n}" for split, n in sorted(summary["examples"].items()))
         lines.append(f"Examples: {counts}")
+    training = summary["training"]
+    if training:
+        lines.append(
+            f"Training: {training['epochs']} epochs on {training['device']}, final loss "
+            f"{training['final_loss']:.4f}, accuracy {training['final_accuracy']:.3f}, "
+            f"{training['images_per_second']:.1f} images/s"
+        )
     if summary["rejected_files"]:
         lines.append(
             f"Rejected files: {summary['rejected_files']} (listed in {summary['rejects_path']})"

@@ -129,7 +129,7 @@ def test_split_is_deterministic_and_covers_both_splits():
 
 
 def _read_examples(pattern):
-    dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")
+    dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="")
     return [tf.train.Example.FromString(record.numpy()) for record in dataset]
 
 
@@ -193,7 +193,7 @@ def test_examples_carry_image_label_and_metadata(messy_run):
     artifact = summary["rejects_path"].rsplit("/", 1)[0]
     assert open(f"{artifact}/labels.txt").read() == "cat\ndog\n"
     by_split = {
-        split: _read_examples(f"{artifact}/Split-{split}/*.gz") for split in ("train", "eval")
+        split: _read_examples(f"{artifact}/Split-{split}/*.tfrecord") for split in ("train", "eval")
     }
     seen = {}
     for split, examples in by_split.items():

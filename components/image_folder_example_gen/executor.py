@@ -298,10 +298,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 split_images
                 | f"Select[{split}]" >> beam.Filter(lambda image, s=split: image.split == s)
                 | f"ToExample[{split}]" >> beam.Map(to_example, root, layout.classes)
+                # Uncompressed: image bytes are already compressed, and gzip costs more CPU
+                # than decoding them. TFX's readers pick the compression from the suffix.
                 | f"Write[{split}]"
                 >> beam.io.WriteToTFRecord(
                     os.path.join(artifact_utils.get_split_uri([examples], split), "data_tfrecord"),
-                    file_name_suffix=".gz",
+                    file_name_suffix=".tfrecord",
                 )
             )
         result = pipeline.run()

@@ -1,0 +1,66 @@
+"""TFX Transform: decode, resize and normalize images with full-pass statistics.
+
+Resize policy (identical in training, evaluation and serving, because all three run this
+graph): centre-crop the largest square, then resize it to image_size x image_size with
+bilinear, antialiased interpolation. Cropping first keeps the aspect ratio, like AlexNet's
+"rescale the shorter side, take the central patch".
+
+Normalization: per-channel mean and standard deviation over every pixel of the training
+split, computed by TFT analyzers in one full pass (Transform analyzes `train` only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+IMAGE_KEY = "image"  # transformed features
+LABEL_KEY = "label"
+
+# custom_config keys
+IMAGE_FEATURE = "image_feature"
+LABEL_FEATURE = "label_feature"
+IMAGE_SIZE = "image_size"
+
+
+def decode_and_resize(encoded: tf.Tensor, size: int) -> tf.Tensor:
+    """One encoded image (JPEG, PNG, BMP or GIF) to float32 [size, size, 3] in [0, 255]."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(height, width)
+    image = tf.image.crop_to_bounding_box(
+        image, (height - side) // 2, (width - side) // 2, side, side
+    )
+    image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+    return tf.ensure_shape(image, [size, size, 3])
+
+
+def decode_batch(encoded: tf.Tensor, size: int) -> tf.Tensor:
+    """A batch of encoded images ([batch] or [batch, 1]) to float32 [batch, size, size, 3]."""
+    encoded = tf.reshape(encoded, [-1])
+    return tf.map_fn(
+        lambda one: decode_and_resize(one, size),
+        encoded,
+        fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+    )
+
+
+def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
+    """Raw examples to {image: normalized float32 [S, S, 3], label: int64}."""
+    size = int(custom_config[IMAGE_SIZE])
+    images = decode_batch(inputs[custom_config[IMAGE_FEATURE]], size)
+    # Every image has size*size pixels after resizing, so the mean of per-image channel
+    # means is the mean over all pixels; likewise for the mean of squares.
+    channel_mean = tft.mean(tf.reduce_mean(images, axis=[1, 2]), reduce_instance_dims=False)
+    channel_square_mean = tft.mean(
+        tf.reduce_mean(tf.square(images), axis=[1, 2]), reduce_instance_dims=False
+    )
+    channel_std = tf.sqrt(tf.maximum(channel_square_mean - tf.square(channel_mean), 1e-6))
+    labels = tf.reshape(inputs[custom_config[LABEL_FEATURE]], [-1])
+    return {
+        IMAGE_KEY: (images - channel_mean) / channel_std,
+        LABEL_KEY: tf.cast(labels, tf.int64),
+    }
