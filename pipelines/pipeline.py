@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 
 import tensorflow as tf
+from tensorflow_model_analysis.proto import config_pb2 as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
+from components.atomic_push_executor import Executor as AtomicPushExecutor
 from components.image_folder_example_gen import ImageFolderExampleGen
-from pipelines.config import PipelineConfig
+from components.image_folder_example_gen.executor import discover_layout
+from components.pushed_model_resolver import PushedModelResolver
+from pipelines.config import ConfigError, PipelineConfig
 
 _TFRECORD_SPLITS = {"train": ("train",), "eval": ("eval", "test")}
 
@@ -56,7 +61,7 @@ def _example_gen(config: PipelineConfig) -> tfx.types.BaseNode:
 
 def class_names(config: PipelineConfig) -> list[str] | None:
     """Known class names: the config's, or a TFRecord folder's labels.txt. Image folders
-    carry theirs in the ExampleGen artifact."""
+    also carry theirs in the ExampleGen artifact, which the Trainer reads."""
     if config.class_names or config.data_format == "folder":
         return config.class_names
     labels = os.path.join(config.data_path, "labels.txt")
@@ -64,6 +69,67 @@ def class_names(config: PipelineConfig) -> list[str] | None:
         with tf.io.gfile.GFile(labels) as handle:
             return [line.strip() for line in handle if line.strip()]
     return None
+
+
+def count_classes(config: PipelineConfig) -> int:
+    """The number of classes, needed to compile per-class metrics; checks the data early."""
+    if config.data_format == "folder":
+        found = len(discover_layout(config.data_path).classes)
+    else:
+        names = class_names(config)
+        found = len(names) if names else config.num_classes
+    if found is None:
+        raise ConfigError(
+            "num_classes: unknown for TFRecord data without labels.txt; set num_classes or "
+            "class_names in the config."
+        )
+    if config.num_classes not in (None, found):
+        raise ConfigError(
+            f"num_classes: the config says {config.num_classes}, the data has {found} classes."
+        )
+    return found
+
+
+def eval_config(config: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
+    """Accuracy gates the push: absolutely, and against the served baseline."""
+    accuracy = tfma.MetricConfig(
+        class_name="SparseCategoricalAccuracy",
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -config.regression_epsilon},
+            ),
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_examples",
+                label_key=config.label_feature,
+                prediction_key="probabilities",
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[config.label_feature])],
+        # The model compiles one-hot metrics; the examples hold integer labels.
+        options=tfma.Options(include_default_metrics={"value": False}),
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    accuracy,
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            ),
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="Precision"),
+                    tfma.MetricConfig(class_name="Recall"),
+                ],
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
+            ),
+        ],
+    )
 
 
 def trainer_config(config: PipelineConfig) -> dict:
@@ -84,7 +150,9 @@ def trainer_config(config: PipelineConfig) -> dict:
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """Ingestion -> statistics -> schema -> validation -> transform -> training."""
+    """Ingestion -> validation -> transform -> training -> evaluation -> push."""
+    num_classes = count_classes(config)
+
     # Brings the images into the pipeline as tf.Examples in train and eval splits.
     example_gen = _example_gen(config)
 
@@ -134,7 +202,44 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         custom_config=trainer_config(config),
     )
 
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer]
+    # The model now in the serving directory, as the baseline to beat.
+    baseline_resolver = PushedModelResolver(
+        candidate=trainer.outputs["model"],
+        serving_dir=config.serving_path,
+        model_name=config.model_name,
+    )
+
+    # Computes metrics on the eval split and blesses the candidate if it passes thresholds.
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(config, num_classes),
+    )
+
+    # Pushes a blessed model to <serving_dir>/<model_name>/<version>.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=os.path.join(config.serving_path, config.model_name)
+            )
+        ),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
+    )
+
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        trainer,
+        baseline_resolver,
+        evaluator,
+        pusher,
+    ]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root_path,

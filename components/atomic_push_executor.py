@@ -1,0 +1,81 @@
+"""Pusher executor: atomic pushes into integer versions, and no duplicate of the served model.
+
+Used as the standard Pusher's custom executor, so the node stays `Pusher`. Differences from
+TFX's filesystem push:
+- versions are 1, 2, 3, ... (TF Serving picks the highest), not Unix timestamps;
+- the model is copied to a hidden temporary folder and renamed into place, so a reader
+  never sees a half-copied version (rename is atomic on POSIX filesystems; on object
+  stores saved_model.pb is copied last, which TF Serving waits for);
+- a candidate whose SavedModel fingerprint equals the served version's is not pushed again;
+- no second archive copy: the Model artifact in the pipeline root already keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any
+
+import tensorflow as tf
+from tfx import types
+from tfx.components.pusher import executor as pusher_executor
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from components import serving_layout
+
+DUPLICATE_OF_PROPERTY = "duplicate_of_version"
+
+
+def push_atomically(model_path: str, base: str) -> tuple[int, str]:
+    """Copies a SavedModel to base/<next version>; returns (version, path)."""
+    tf.io.gfile.makedirs(base)
+    staging = os.path.join(base, f".tmp-{uuid.uuid4().hex}")
+    io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
+    io_utils.copy_file(
+        os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb")
+    )
+    while True:
+        versions = serving_layout.complete_versions(base)
+        version = (versions[-1] if versions else 0) + 1
+        target = os.path.join(base, str(version))
+        try:
+            tf.io.gfile.rename(staging, target, overwrite=False)
+            return version, target
+        except tf.errors.OpError:
+            if not tf.io.gfile.exists(target):
+                raise  # not a race with another pusher
+
+
+class Executor(pusher_executor.Executor):
+    def Do(  # noqa: N802 (TFX API)
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        model_path = self.GetModelPath(input_dict)
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+        )
+        base = destination.filesystem.base_directory
+        served = serving_layout.latest_version_dir(*os.path.split(base.rstrip("/")))
+        candidate = serving_layout.fingerprint(model_path)
+        if served and candidate is not None and candidate == serving_layout.fingerprint(served[1]):
+            logging.info("Candidate equals served version %d; not pushed again.", served[0])
+            self._MarkNotPushed(model_push)
+            model_push.set_int_custom_property(DUPLICATE_OF_PROPERTY, served[0])
+            return
+        version, target = push_atomically(model_path, base)
+        self._MarkPushed(model_push, pushed_destination=target, pushed_version=str(version))
+        logging.info("Model pushed to %s (version %d).", target, version)

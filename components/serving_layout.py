@@ -1,0 +1,42 @@
+"""The TF Serving directory layout: <serving_dir>/<model_name>/<integer version>/."""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+
+def model_base(serving_dir: str, model_name: str) -> str:
+    return os.path.join(serving_dir, model_name)
+
+
+def complete_versions(base: str) -> list[int]:
+    """Integer-named version folders that hold a SavedModel, oldest first.
+
+    Temporary folders of a push in progress are hidden (".tmp-..."), and a SavedModel is
+    complete once its saved_model.pb exists, which a push writes last.
+    """
+    if not tf.io.gfile.isdir(base):
+        return []
+    versions = []
+    for name in tf.io.gfile.listdir(base):
+        name = name.rstrip("/")
+        if name.isdigit() and tf.io.gfile.exists(os.path.join(base, name, "saved_model.pb")):
+            versions.append(int(name))
+    return sorted(versions)
+
+
+def latest_version_dir(serving_dir: str, model_name: str) -> tuple[int, str] | None:
+    base = model_base(serving_dir, model_name)
+    versions = complete_versions(base)
+    return (versions[-1], os.path.join(base, str(versions[-1]))) if versions else None
+
+
+def fingerprint(saved_model_dir: str) -> bytes | None:
+    """The SavedModel's fingerprint.pb, which TensorFlow writes from the graph and weights."""
+    path = os.path.join(saved_model_dir, "fingerprint.pb")
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        return handle.read()
