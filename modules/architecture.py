@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import BinaryIO
 
 import tf_keras as keras
 
@@ -75,7 +76,7 @@ _COLOURS = {
 _LIGHT = "#dddddd"
 
 
-def draw_diagram(rows: list[LayerRow], path: str) -> None:
+def draw_diagram(rows: list[LayerRow], path: str | BinaryIO) -> None:
     """Draws the layer stack, one box per layer, with output sizes and filter counts."""
     import matplotlib
 
@@ -108,6 +109,7 @@ def draw_diagram(rows: list[LayerRow], path: str) -> None:
     total = sum(row.params for row in rows)
     ax.set_title(f"AlexNet: input at top, output at bottom ({total:,} parameters)", fontsize=11)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if isinstance(path, str):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -97,6 +97,11 @@ def demo_data(out: str, per_class: int, seed: int) -> None:
     multiple=True,
     help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
 )
+@click.option("--epochs", type=int)
+@click.option("--steps-per-epoch", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--learning-rate", type=float)
+@click.option("--min-accuracy", type=float, help="Bless only at or above this eval accuracy.")
 @click.option("--fail-on-anomalies", is_flag=True, help="Exit non-zero on data anomalies.")
 @click.option(
     "--summary-json", type=click.Path(dir_okay=False), help="Also write the run summary here."
@@ -113,6 +118,11 @@ def run(
     to_component: str | None,
     orchestrator: str,
     beam_args: tuple[str, ...],
+    epochs: int | None,
+    steps_per_epoch: int | None,
+    batch_size: int | None,
+    learning_rate: float | None,
+    min_accuracy: float | None,
     fail_on_anomalies: bool,
     summary_json: str | None,
 ) -> None:
@@ -133,6 +143,11 @@ def run(
         pipeline_root=pipeline_root,
         serving_dir=serving_dir,
         beam_args=list(beam_args) or None,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        min_accuracy=min_accuracy,
     )
     if config.data is None and not os.path.isdir(config.data_path):
         from pipelines.demo_data import write_demo_dataset
@@ -148,6 +163,9 @@ def run(
             json.dump(summary, handle, indent=2)
     click.echo(describe(summary))
     click.echo(f"Summary: {os.path.join(config.runs_path, summary['run_id'], 'summary.json')}")
+    click.echo(f"Report: {summary['report_path']}")
+    if summary["pushed"]:
+        click.echo(f"Serve it: alexnet-tfx serve --serving-dir {config.serving_path}")
     if fail_on_anomalies and summary["anomalies"]:
         raise click.ClickException(
             f"{len(summary['anomalies'])} data anomalies (--fail-on-anomalies)."

@@ -20,6 +20,7 @@ from tfx.proto.orchestration import pipeline_pb2
 from pipelines import run_summary
 from pipelines.config import PipelineConfig
 from pipelines.pipeline import create_pipeline
+from pipelines.report import write_report
 
 ORCHESTRATORS = ("local", "beam")
 
@@ -85,6 +86,9 @@ def run_pipeline(
             error = raised
     summary = run_summary.build(config, run_id, time.monotonic() - started, node_ids[0])
     summary["log_path"] = str(log_path)
+    summary["report_path"] = write_report(
+        summary, str(run_dir / "report.html"), config.image_size, config.width_multiplier
+    )
     if error is not None:
         failed = _failed_component(summary["components"], node_ids, to_component)
         summary["components"][failed] = {"status": "failed", "seconds": None}

@@ -94,13 +94,21 @@ def eval_config(config: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
     """Accuracy gates the push: absolutely, and against the served baseline."""
     accuracy = tfma.MetricConfig(
         class_name="SparseCategoricalAccuracy",
-        threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -config.regression_epsilon},
-            ),
-        ),
+        # Thresholds apply to the overall slice; per-class slices are reported, not gated.
+        per_slice_thresholds=[
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(
+                        lower_bound={"value": config.min_accuracy}
+                    ),
+                    change_threshold=tfma.GenericChangeThreshold(
+                        direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                        absolute={"value": -config.regression_epsilon},
+                    ),
+                ),
+            )
+        ],
     )
     return tfma.EvalConfig(
         model_specs=[

@@ -123,6 +123,16 @@ def build(
         "rejects_path": None,
         "anomalies": None,
         "training": None,
+        "metrics": None,
+        "baseline_accuracy": None,
+        "baseline_version": None,
+        "confusion_matrix": None,
+        "failed_thresholds": None,
+        "blessed": None,
+        "pushed": None,
+        "pushed_model_dir": None,
+        "pushed_version": None,
+        "lineage": {},
         "components": lineage.components(),
     }
     examples = lineage.output(example_gen_id, "examples")
@@ -141,7 +151,124 @@ def build(
     model = lineage.output("Trainer", "model")
     if model is not None:
         summary["training"] = training_facts(model.uri)
+    baseline = lineage.output("PushedModelResolver", "model")
+    if baseline is not None:
+        summary["baseline_version"] = _int_property(baseline, "baseline_version") or None
+    evaluation = lineage.output("Evaluator", "evaluation")
+    if evaluation is not None:
+        summary.update(
+            evaluation_facts(
+                evaluation.uri, summary["classes"], has_baseline=bool(summary["baseline_version"])
+            )
+        )
+    blessing = lineage.output("Evaluator", "blessing")
+    if blessing is not None:
+        summary["blessed"] = _int_property(blessing, "blessed") == 1
+    summary["lineage"] = {
+        "data": config.data_path,
+        **{
+            name: artifact.uri
+            for name, artifact in (
+                ("examples", examples),
+                ("transform_graph", lineage.output("Transform", "transform_graph")),
+                ("model", model),
+                ("baseline_model", baseline),
+                ("evaluation", evaluation),
+            )
+            if artifact is not None
+        },
+    }
+    push = lineage.output("Pusher", "pushed_model")
+    if push is not None:
+        summary["pushed"] = _int_property(push, "pushed") == 1
+        if summary["pushed"]:
+            summary["pushed_model_dir"] = _string_property(push, "pushed_destination")
+            summary["pushed_version"] = int(_string_property(push, "pushed_version"))
+            summary["lineage"]["pushed_model_dir"] = summary["pushed_model_dir"]
     return summary
+
+
+def _int_property(artifact: metadata_store_pb2.Artifact, name: str) -> int | None:
+    value = artifact.custom_properties.get(name)
+    return value.int_value if value is not None else None
+
+
+def _metric_value(value: Any) -> float | None:
+    number = value.double_value.value
+    return None if number != number else number  # NaN: no positive predictions
+
+
+def _describe_failure(failure: Any) -> str:
+    """For example: accuracy 0.51 is below the minimum 0.90."""
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    name = failure.metric_key.name
+    if failure.metric_key.is_diff:
+        allowed = threshold.change_threshold.absolute.value
+        return (
+            f"{name} changed by {value:+.4f} against the served baseline; the allowed "
+            f"change is {allowed:+.4f} or better"
+        )
+    bound = threshold.value_threshold.lower_bound.value
+    return f"{name} {value:.4f} is below the minimum {bound:.4f} (min_accuracy)"
+
+
+def evaluation_facts(uri: str, classes: list[str] | None, has_baseline: bool) -> dict[str, Any]:
+    """Overall and per-class metrics, the confusion matrix and failed thresholds, from TFMA."""
+    import tensorflow_model_analysis as tfma
+
+    overall: dict[tuple[str, str, int | None], float | None] = {}
+    for metrics in tfma.load_metrics(uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for item in metrics.metric_keys_and_values:
+            if item.key.is_diff:
+                continue
+            class_id = item.key.sub_key.class_id.value if item.key.HasField("sub_key") else None
+            overall[(item.key.model_name, item.key.name, class_id)] = _metric_value(item.value)
+
+    def name(class_id: int) -> str:
+        return classes[class_id] if classes and class_id < len(classes) else str(class_id)
+
+    class_ids = sorted({key[2] for key in overall if key[2] is not None})
+    metrics = {
+        "accuracy": overall.get(("candidate", "sparse_categorical_accuracy", None)),
+        "example_count": int(overall.get(("candidate", "example_count", None)) or 0),
+        "per_class": {
+            name(class_id): {
+                "precision": overall.get(("candidate", "precision", class_id)),
+                "recall": overall.get(("candidate", "recall", class_id)),
+            }
+            for class_id in class_ids
+        },
+    }
+    matrix = None
+    for plots in tfma.load_plots(uri):
+        if plots.slice_key.single_slice_keys:
+            continue
+        for item in plots.plot_keys_and_values:
+            if item.key.model_name == "candidate" and item.key.name.startswith("multi_class"):
+                size = len(classes) if classes else len(class_ids)
+                matrix = [[0] * size for _ in range(size)]
+                for entry in item.value.multi_class_confusion_matrix_at_thresholds.matrices[
+                    0
+                ].entries:
+                    matrix[entry.actual_class_id][entry.predicted_class_id] = int(
+                        entry.num_weighted_examples
+                    )
+    failures = [
+        _describe_failure(failure)
+        for per_slice in tfma.load_validation_result(uri).metric_validations_per_slice
+        for failure in per_slice.failures
+    ]
+    return {
+        "metrics": metrics,
+        "baseline_accuracy": overall.get(("baseline", "sparse_categorical_accuracy", None))
+        if has_baseline
+        else None,
+        "confusion_matrix": matrix,
+        "failed_thresholds": failures,
+    }
 
 
 def training_facts(model_uri: str) -> dict[str, Any] | None:
@@ -181,6 +308,29 @@ def describe(summary: dict[str, Any]) -> str:
             f"Training: {training['epochs']} epochs on {training['device']}, final loss "
             f"{training['final_loss']:.4f}, accuracy {training['final_accuracy']:.3f}, "
             f"{training['images_per_second']:.1f} images/s"
+        )
+    metrics = summary["metrics"]
+    if metrics:
+        baseline = summary["baseline_accuracy"]
+        lines.append(
+            f"Eval accuracy: {metrics['accuracy']:.4f} on {metrics['example_count']} examples"
+            + (
+                f" (served baseline v{summary['baseline_version']}: {baseline:.4f})"
+                if baseline is not None
+                else " (no served baseline)"
+            )
+        )
+    if summary["blessed"] is not None:
+        if summary["blessed"]:
+            lines.append("Blessed: yes")
+        else:
+            lines.append("Blessed: NO. Failed thresholds:")
+            lines.extend(f"  {failure}" for failure in summary["failed_thresholds"] or [])
+    if summary["pushed"] is not None:
+        lines.append(
+            f"Pushed: version {summary['pushed_version']} to {summary['pushed_model_dir']}"
+            if summary["pushed"]
+            else "Pushed: no (not blessed, or identical to the served model)"
         )
     if summary["rejected_files"]:
         lines.append(

@@ -1,0 +1,187 @@
+"""A run's self-contained HTML report: metrics, pictures and the pushed model's lineage."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt  # noqa: E402
+
+from modules.architecture import draw_diagram, layer_rows  # noqa: E402
+
+
+def _png(fig: plt.Figure) -> str:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _img(data: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def per_class_chart(per_class: dict[str, dict[str, float | None]]) -> str:
+    names = list(per_class)
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(names) + 2), 3))
+    positions = range(len(names))
+    for offset, metric, colour in ((-0.2, "precision", "#4c72b0"), (0.2, "recall", "#dd8452")):
+        values = [per_class[name][metric] or 0.0 for name in names]
+        ax.bar([p + offset for p in positions], values, width=0.4, label=metric, color=colour)
+    ax.set_xticks(list(positions), names, rotation=30 if len(names) > 4 else 0)
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="lower right")
+    ax.set_title("Per-class precision and recall (eval split)")
+    return _png(fig)
+
+
+def confusion_chart(matrix: list[list[int]], classes: list[str]) -> str:
+    fig, ax = plt.subplots(figsize=(max(3.5, 0.6 * len(classes) + 2),) * 2)
+    ax.imshow(matrix, cmap="Blues")
+    for row, counts in enumerate(matrix):
+        for column, count in enumerate(counts):
+            ax.text(
+                column,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                color="white" if count > max(map(max, matrix)) / 2 else "black",
+            )
+    ax.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 4 else 0)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title("Confusion matrix (eval split)")
+    return _png(fig)
+
+
+def training_chart(history: dict[str, Any]) -> str:
+    epochs = range(1, len(history["loss"]) + 1)
+    fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(8, 3))
+    for axis, metric in ((loss, "loss"), (accuracy, "accuracy")):
+        axis.plot(epochs, history[metric], marker="o", label="train")
+        if any(v is not None for v in history[f"val_{metric}"]):
+            axis.plot(epochs, history[f"val_{metric}"], marker="o", label="eval")
+        axis.set_xlabel("epoch")
+        axis.set_title(metric)
+        axis.legend()
+    return _png(fig)
+
+
+def architecture_chart(num_classes: int, image_size: int, width_multiplier: float) -> str:
+    from modules.model import build_alexnet
+
+    rows = layer_rows(build_alexnet(num_classes, image_size, width_multiplier))
+    buffer = io.BytesIO()
+    draw_diagram(rows, buffer)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def write_report(
+    summary: dict[str, Any], path: str, image_size: int, width_multiplier: float
+) -> str:
+    """Writes report.html next to the summary and returns its path."""
+    sections = [f"<h1>AlexNet pipeline run {html.escape(summary['run_id'])}</h1>"]
+    metrics = summary.get("metrics")
+    verdict = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[summary["blessed"]]
+    overview = [
+        ("pipeline", summary["pipeline_name"]),
+        ("wall time", f"{summary['wall_seconds']:.1f} s"),
+        ("classes", ", ".join(summary["classes"] or [])),
+        ("examples", json.dumps(summary["examples"])),
+        ("rejected files", str(summary["rejected_files"])),
+        ("anomalies", "; ".join(summary["anomalies"] or []) or "none"),
+        ("verdict", verdict),
+        (
+            "pushed",
+            f"version {summary['pushed_version']} at {summary['pushed_model_dir']}"
+            if summary["pushed"]
+            else "no",
+        ),
+    ]
+    if metrics:
+        overview[1:1] = [
+            ("eval accuracy", _fmt(metrics["accuracy"])),
+            ("baseline accuracy", _fmt(summary["baseline_accuracy"])),
+            ("eval examples", str(metrics["example_count"])),
+        ]
+    if summary.get("failed_thresholds"):
+        overview.append(("failed thresholds", "; ".join(summary["failed_thresholds"])))
+    sections += ["<h2>Summary</h2>", _table(overview)]
+    if metrics and metrics["per_class"]:
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{_fmt(values['precision'])}</td>"
+            f"<td>{_fmt(values['recall'])}</td></tr>"
+            for name, values in metrics["per_class"].items()
+        )
+        sections += [
+            "<h2>Per-class metrics</h2>",
+            f"<table><tr><th>class</th><th>precision</th><th>recall</th></tr>{rows}</table>",
+            _img(per_class_chart(metrics["per_class"]), "per-class precision and recall"),
+        ]
+    if summary.get("confusion_matrix"):
+        sections += [
+            "<h2>Confusion matrix</h2>",
+            _img(
+                confusion_chart(summary["confusion_matrix"], summary["classes"]), "confusion matrix"
+            ),
+        ]
+    training = summary.get("training")
+    if training:
+        with open(training["history_path"]) as handle:
+            history = json.load(handle)
+        sections += [
+            "<h2>Training</h2>",
+            _table(
+                [
+                    ("epochs", str(training["epochs"])),
+                    ("device", training["device"]),
+                    ("precision policy", training["precision_policy"]),
+                    ("images/s", f"{training['images_per_second']:.1f}"),
+                ]
+            ),
+            _img(training_chart(history), "training curves"),
+        ]
+    if summary["classes"]:
+        sections += [
+            "<h2>Architecture</h2>",
+            _img(
+                architecture_chart(len(summary["classes"]), image_size, width_multiplier),
+                "architecture",
+            ),
+        ]
+    if summary["lineage"]:
+        sections += ["<h2>Lineage</h2>", _table(list(summary["lineage"].items()))]
+    style = (
+        "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+        "padding:4px 10px;text-align:left}img{max-width:100%;display:block;margin:1em 0}"
+    )
+    document = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>AlexNet run "
+        f"{html.escape(summary['run_id'])}</title><style>{style}</style></head><body>"
+        + "\n".join(sections)
+        + "</body></html>"
+    )
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(document)
+    return path
