@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN := $(UV) run --locked --no-sync
-DEMO_DATA ?= outputs/data/demo
 
 .PHONY: setup demo test lint bench clean
 
@@ -10,8 +9,9 @@ setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --locked
 
+# Generates the demo dataset if absent, then runs the whole pipeline (demo preset).
 demo: setup
-	$(RUN) alexnet-tfx architecture --num-classes 2 --png outputs/architecture.png
+	$(RUN) alexnet-tfx run
 
 test: setup
 	$(RUN) pytest

@@ -42,6 +42,7 @@ class TrainerSettings:
     batch_size: int
     epochs: int
     learning_rate: float
+    seed: int
     cache_decoded: bool
     materialized: bool
     class_names: list[str] | None = None
@@ -210,12 +211,14 @@ def export_model(
     def transformed_images(raw: dict[str, tf.Tensor]) -> tf.Tensor:
         return model.tft_layer(raw)[IMAGE_KEY]
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")], autograph=False)
     def serve_images(images: tf.Tensor) -> dict:
         raw = {settings.image_feature: tf.reshape(images, [-1, 1])}
         return _predictions(model, transformed_images(raw), names)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+    )
     def serve_examples(examples: tf.Tensor) -> dict:
         raw = tf.io.parse_example(examples, image_spec)
         return _predictions(model, transformed_images(raw), names)
@@ -243,6 +246,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     keras.mixed_precision.set_global_policy(plan.policy)
     strategy = make_strategy(plan)
+    keras.utils.set_random_seed(settings.seed)
 
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train = make_dataset(

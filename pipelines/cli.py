@@ -170,3 +170,22 @@ def run(
         raise click.ClickException(
             f"{len(summary['anomalies'])} data anomalies (--fail-on-anomalies)."
         )
+
+
+@main.command()
+@click.option("--pipeline-root", help="Default: outputs/pipeline_root.")
+@click.option("--output-root", help="Where outputs go unless overridden (default: outputs).")
+@user_errors
+def runs(pipeline_root: str | None, output_root: str | None) -> None:
+    """List past runs from the pipeline's ML Metadata store."""
+    from pipelines.config import build_config
+    from pipelines.run_summary import list_runs
+
+    config = build_config(pipeline_root=pipeline_root, output_root=output_root)
+    rows = list_runs(config.metadata_path)
+    click.echo(f"{'run id':<26}{'time':<21}{'accuracy':>9}  {'blessed':<8}pushed")
+    for row in rows:
+        accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
+        blessed = {True: "yes", False: "no", None: "-"}[row["blessed"]]
+        pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
+        click.echo(f"{row['run_id']:<26}{row['time']:<21}{accuracy:>9}  {blessed:<8}{pushed}")

@@ -51,6 +51,7 @@ class PipelineConfig:
     steps_per_epoch: int = 50
     eval_steps: int = 10
     learning_rate: float = 1e-4
+    seed: int = 0  # weights, shuffling and augmentation
     # Transform writes normalized float tensors (about 600 KB per 227x227 image) only if set;
     # by default the Trainer applies the transform graph to raw examples as it reads them.
     materialize: bool = False
@@ -142,8 +143,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         image_size=67,
         width_multiplier=0.125,
         batch_size=16,
-        epochs=2,
-        steps_per_epoch=4,
+        epochs=4,
+        steps_per_epoch=25,
         eval_steps=2,
         learning_rate=1e-3,
         min_accuracy=0.0,

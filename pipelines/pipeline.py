@@ -150,6 +150,7 @@ def trainer_config(config: PipelineConfig) -> dict:
         "batch_size": config.batch_size,
         "epochs": config.epochs,
         "learning_rate": config.learning_rate,
+        "seed": config.seed,
         "cache_decoded": config.cache_decoded,
         "materialized": config.materialize,
         "class_names": class_names(config),

@@ -342,3 +342,48 @@ def describe(summary: dict[str, Any]) -> str:
     elif summary["anomalies"] is not None:
         lines.append("Anomalies: none")
     return "\n".join(lines)
+
+
+def list_runs(metadata_path: str) -> list[dict[str, Any]]:
+    """Every recorded pipeline run, oldest first, read from MLMD lineage."""
+    import datetime
+
+    if not tf.io.gfile.exists(metadata_path):
+        raise FileNotFoundError(
+            f"No pipeline metadata at {metadata_path}; run the pipeline "
+            "first or point --pipeline-root at its root."
+        )
+    store = open_store(metadata_path)
+    rows = []
+    for pipeline in store.get_contexts_by_type("pipeline"):
+        # A run belongs to this pipeline when its executions carry this pipeline's nodes.
+        for run in store.get_contexts_by_type("pipeline_run"):
+            lineage = RunLineage(store, pipeline.name, run.name)
+            if not lineage.executions:
+                continue
+            evaluation = lineage.output("Evaluator", "evaluation")
+            accuracy = (
+                evaluation_facts(evaluation.uri, None, has_baseline=False)["metrics"]["accuracy"]
+                if evaluation is not None
+                else None
+            )
+            blessing = lineage.output("Evaluator", "blessing")
+            push = lineage.output("Pusher", "pushed_model")
+            pushed = push is not None and _int_property(push, "pushed") == 1
+            rows.append(
+                {
+                    "pipeline": pipeline.name,
+                    "run_id": run.name,
+                    "time": datetime.datetime.fromtimestamp(
+                        run.create_time_since_epoch / 1000
+                    ).isoformat(timespec="seconds"),
+                    "accuracy": accuracy,
+                    "blessed": None
+                    if blessing is None
+                    else _int_property(blessing, "blessed") == 1,
+                    "pushed_version": int(_string_property(push, "pushed_version"))
+                    if pushed
+                    else None,
+                }
+            )
+    return sorted(rows, key=lambda row: row["time"])

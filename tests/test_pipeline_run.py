@@ -1,0 +1,165 @@
+"""The whole tiny pipeline, run for real through the CLI, and re-run to check caching and
+gating. The runs share one output root and build on each other, in file order."""
+
+import json
+import re
+
+import pytest
+
+STANDARD_FIRST = [
+    "ImageFolderExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Transform",
+    "Trainer",
+]
+ALL = STANDARD_FIRST + ["PushedModelResolver", "Evaluator", "Pusher"]
+
+
+def test_first_run_completes_every_component(first_run):
+    summary, _ = first_run
+    assert list(summary["components"]) == ALL
+    assert {c["status"] for c in summary["components"].values()} == {"complete"}
+
+
+def test_first_run_summary_facts(first_run):
+    summary, _ = first_run
+    assert summary["classes"] == ["bike", "ship"]
+    assert sum(summary["examples"].values()) == 80
+    assert summary["rejected_files"] == 0
+    assert summary["anomalies"] == []
+    training = summary["training"]
+    assert training["epochs"] == 4 and training["device"] == "CPU"
+    assert training["precision_policy"] == "float32"
+    assert training["images_per_second"] > 0
+    metrics = summary["metrics"]
+    assert metrics["example_count"] == summary["examples"]["eval"]
+    assert set(metrics["per_class"]) == {"bike", "ship"}
+    assert sum(map(sum, summary["confusion_matrix"])) == metrics["example_count"]
+    assert summary["baseline_accuracy"] is None  # nothing was served yet
+
+
+def test_first_run_blesses_and_pushes_version_1(first_run, workspace):
+    summary, result = first_run
+    assert summary["blessed"] is True and summary["pushed"] is True
+    assert summary["pushed_version"] == 1
+    assert summary["pushed_model_dir"] == str(workspace.serving / "1")
+    assert (workspace.serving / "1" / "saved_model.pb").exists()
+    assert not [p for p in workspace.serving.iterdir() if p.name.startswith(".")]
+    assert "Serve it: alexnet-tfx serve" in result.stdout
+
+
+def test_training_leaves_history_and_tensorboard_logs(first_run):
+    summary, _ = first_run
+    history = json.loads(open(summary["training"]["history_path"]).read())
+    assert len(history["loss"]) == 4 and len(history["val_accuracy"]) == 4
+    model_run = summary["lineage"]["model"].replace("/Trainer/model/", "/Trainer/model_run/")
+    import glob
+
+    assert glob.glob(f"{model_run}/train/events.out.tfevents.*")
+    assert glob.glob(f"{model_run}/validation/events.out.tfevents.*")
+
+
+def test_report_is_self_contained(first_run):
+    summary, result = first_run
+    assert f"Report: {summary['report_path']}" in result.stdout
+    page = open(summary["report_path"]).read()
+    assert page.count("data:image/png;base64,") == 4  # per-class, confusion, curves, layers
+    assert not re.search(r"""src=["'](?!data:)""", page)
+    for uri in (
+        summary["lineage"]["examples"],
+        summary["lineage"]["transform_graph"],
+        summary["lineage"]["model"],
+    ):
+        assert uri in page
+
+
+@pytest.fixture(scope="session")
+def identical_rerun(first_run, workspace):
+    before = workspace.served()
+    summary, _ = workspace.run()
+    return summary, before
+
+
+def test_identical_rerun_reuses_cache(identical_rerun):
+    summary, _ = identical_rerun
+    statuses = {name: c["status"] for name, c in summary["components"].items()}
+    assert all(statuses[name] == "cached" for name in STANDARD_FIRST), statuses
+    # The served model changed since the first run, so the baseline and Evaluator re-run.
+    assert statuses["PushedModelResolver"] == "complete"
+    assert statuses["Evaluator"] == "complete"
+
+
+def test_identical_rerun_does_not_push_a_duplicate(identical_rerun, workspace, first_run):
+    summary, before = identical_rerun
+    assert summary["baseline_version"] == 1
+    assert summary["baseline_accuracy"] == pytest.approx(first_run[0]["metrics"]["accuracy"])
+    assert summary["blessed"] is True and summary["pushed"] is False
+    assert workspace.served() == before
+
+
+@pytest.fixture(scope="session")
+def unreachable_threshold(identical_rerun, workspace):
+    before = workspace.served()
+    summary, result = workspace.run("--min-accuracy", "1.01")
+    return summary, result, before
+
+
+def test_unmet_threshold_is_not_blessed_nor_pushed(unreachable_threshold, workspace):
+    summary, result, before = unreachable_threshold
+    assert summary["blessed"] is False and summary["pushed"] is False
+    assert workspace.served() == before
+    assert "Blessed: NO" in result.stdout
+    assert "below the minimum 1.0100 (min_accuracy)" in result.stdout
+    assert summary["components"]["Trainer"]["status"] == "cached"
+
+
+@pytest.fixture(scope="session")
+def second_good_run(unreachable_threshold, workspace):
+    # A new hyperparameter (more steps): a new model, free to differ a little from v1.
+    return workspace.run("--steps-per-epoch", "30")
+
+
+def test_hyperparameter_change_reruns_trainer_only(second_good_run):
+    summary, _ = second_good_run
+    statuses = {name: c["status"] for name, c in summary["components"].items()}
+    assert [statuses[n] for n in STANDARD_FIRST[:5]] == ["cached"] * 5
+    assert statuses["Trainer"] == "complete"
+
+
+def test_second_good_run_pushes_a_higher_version(second_good_run, workspace):
+    summary, _ = second_good_run
+    assert summary["blessed"] is True, summary["failed_thresholds"]
+    assert summary["pushed_version"] == 2
+    assert sorted(workspace.served()) == ["1", "2"]
+
+
+@pytest.fixture(scope="session")
+def worse_model(second_good_run, workspace):
+    before = workspace.served()
+    summary, result = workspace.run("--learning-rate", "50", "--steps-per-epoch", "30")
+    return summary, result, before
+
+
+def test_worse_model_against_good_baseline_is_not_blessed(worse_model, second_good_run, workspace):
+    summary, result, before = worse_model
+    good = second_good_run[0]["metrics"]["accuracy"]
+    assert good >= 0.75, "the tiny preset should learn the demo data"
+    assert summary["baseline_version"] == 2
+    assert summary["baseline_accuracy"] == pytest.approx(good)
+    assert summary["metrics"]["accuracy"] < good - 0.01
+    assert summary["blessed"] is False and summary["pushed"] is False
+    assert "against the served baseline" in result.stdout
+    assert workspace.served() == before
+
+
+def test_runs_lists_history_from_mlmd(worse_model, workspace):
+    from conftest import run_cli
+
+    result = run_cli("runs", "--output-root", str(workspace.root))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()[1:]
+    assert len(lines) == workspace.count
+    assert lines[0].split()[-2:] == ["yes", "v1"]
+    assert lines[-1].split()[-2:] == ["no", "-"]
