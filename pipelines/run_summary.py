@@ -170,6 +170,7 @@ def build(
             name: artifact.uri
             for name, artifact in (
                 ("examples", examples),
+                ("schema", lineage.output("SchemaGen", "schema")),
                 ("transform_graph", lineage.output("Transform", "transform_graph")),
                 ("model", model),
                 ("baseline_model", baseline),

@@ -1,0 +1,200 @@
+"""Trainer: device selection, resumable training, and the exported serving signatures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from modules.trainer import plan_devices
+
+
+@pytest.mark.parametrize(
+    ("gpus", "strategy", "policy"),
+    [
+        ([], "default", "float32"),
+        (["/physical_device:GPU:0"], "default", "mixed_float16"),
+        (["/physical_device:GPU:0", "/physical_device:GPU:1"], "mirrored", "mixed_float16"),
+    ],
+)
+def test_device_plan(gpus, strategy, policy):
+    plan = plan_devices(gpus)
+    assert (plan.strategy, plan.policy) == (strategy, policy)
+    assert plan.devices == (gpus or ["CPU"])
+
+
+def _epoch_records(path):
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_killed_trainer_resumes_from_its_last_epoch(first_run, workspace, tmp_path):
+    from pipelines.config import build_config
+    from pipelines.pipeline import trainer_config
+
+    summary, _ = first_run
+    config = build_config("tiny", data=str(workspace.data))
+    (tmp_path / "custom_config.json").write_text(json.dumps(trainer_config(config)))
+    summary_path = tmp_path / "summary.json"
+    summary_path.write_text(json.dumps(summary))
+    harness = Path(__file__).parent / "trainer_harness.py"
+    command = [sys.executable, str(harness), str(summary_path), str(tmp_path), "4", "60"]
+    epochs_log = tmp_path / "run" / "epochs.jsonl"
+
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not _epoch_records(epochs_log) and first.poll() is None:
+        assert time.monotonic() < deadline, "no epoch finished in time"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_before_kill = {r["epoch"] for r in _epoch_records(epochs_log)}
+    assert 0 in done_before_kill and 3 not in done_before_kill
+    assert not (tmp_path / "model" / "Format-Serving" / "saved_model.pb").exists()
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    epochs = [r["epoch"] for r in _epoch_records(epochs_log)]
+    assert epochs.count(0) == 1, f"restarted from epoch 0: {epochs}"
+    assert sorted(set(epochs)) == [0, 1, 2, 3]
+    history = json.loads((tmp_path / "model" / "training_history.json").read_text())
+    assert history["epochs"] == 4
+    assert (tmp_path / "model" / "Format-Serving" / "saved_model.pb").exists()
+
+
+SIGNATURE_CHECK = textwrap.dedent("""
+    import io, json, sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    import tf_keras
+    from PIL import Image
+
+    model_dir, transform_dir = sys.argv[1:3]
+    def encode(fmt, mode):
+        rng = np.random.default_rng(len(fmt) + len(mode))
+        pixels = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).convert(mode).save(buffer, fmt)
+        return buffer.getvalue()
+    images = [encode("JPEG", "RGB"), encode("PNG", "RGB"), encode("PNG", "L")]
+    loaded = tf.saved_model.load(model_dir)
+    by_images = loaded.signatures["serving_default"](images=tf.constant(images))
+    examples = [tf.train.Example(features=tf.train.Features(feature={"image": tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[image]))})).SerializeToString() for image in images]
+    by_examples = loaded.signatures["serving_examples"](examples=tf.constant(examples))
+    transformed = tft.TFTransformOutput(transform_dir).transform_raw_features(
+        {"image": tf.constant([[image] for image in images])}, drop_unused_features=True)
+    keras_model = tf_keras.models.load_model(model_dir)
+    direct = keras_model(transformed["image"], training=False).numpy()
+    try:
+        loaded.signatures["serving_default"](images=tf.constant([b"not an image"]))
+        corrupt = "accepted"
+    except tf.errors.InvalidArgumentError as error:
+        corrupt = error.message
+    after = loaded.signatures["serving_default"](images=tf.constant(images[:1]))
+    print(json.dumps({
+        "keys": sorted(by_images),
+        "dtypes": {k: v.dtype.name for k, v in by_images.items()},
+        "images": by_images["probabilities"].numpy().tolist(),
+        "examples": by_examples["probabilities"].numpy().tolist(),
+        "direct": direct.tolist(),
+        "class_names": [n.decode() for n in by_images["class_names"].numpy()],
+        "class_ids": by_images["class_ids"].numpy().tolist(),
+        "scores": by_images["scores"].numpy().tolist(),
+        "corrupt": corrupt,
+        "after_corrupt": after["probabilities"].numpy().tolist(),
+    }))
+""")
+
+
+@pytest.fixture(scope="module")
+def signature_results(first_run):
+    summary, _ = first_run
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SIGNATURE_CHECK,
+            summary["pushed_model_dir"],
+            summary["lineage"]["transform_graph"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_serving_signature_outputs(signature_results):
+    import numpy as np
+
+    assert signature_results["keys"] == ["class_ids", "class_names", "probabilities", "scores"]
+    assert signature_results["dtypes"]["probabilities"] == "float32"
+    assert signature_results["dtypes"]["class_ids"] == "int64"
+    probabilities = np.array(signature_results["images"])
+    assert probabilities.shape == (3, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert signature_results["class_ids"] == probabilities.argmax(axis=1).tolist()
+    assert signature_results["class_names"] == [
+        ["bike", "ship"][i] for i in signature_results["class_ids"]
+    ]
+    np.testing.assert_allclose(signature_results["scores"], probabilities.max(axis=1))
+
+
+def test_both_signatures_and_the_model_agree(signature_results):
+    import numpy as np
+
+    np.testing.assert_allclose(
+        signature_results["images"], signature_results["examples"], atol=1e-6
+    )
+    np.testing.assert_allclose(signature_results["images"], signature_results["direct"], atol=1e-5)
+
+
+def test_corrupt_image_is_a_clear_error_not_a_crash(signature_results):
+    assert "Unknown image file format" in signature_results["corrupt"]
+    assert len(signature_results["after_corrupt"]) == 1
+
+
+def test_transform_normalizes_with_train_statistics(first_run):
+    """The graph's mean/std are exactly those of the train split's resized pixels."""
+    import glob
+
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from modules.transform import decode_and_resize
+
+    summary, _ = first_run
+    files = glob.glob(os.path.join(summary["lineage"]["examples"], "Split-train", "*"))
+    images = [
+        tf.train.Example.FromString(r.numpy()).features.feature["image"].bytes_list.value[0]
+        for r in tf.data.TFRecordDataset(files)
+    ]
+    pixels = np.stack([decode_and_resize(image, 67).numpy() for image in images])
+    mean, std = pixels.mean(axis=(0, 1, 2)), pixels.std(axis=(0, 1, 2))
+    output = tft.TFTransformOutput(summary["lineage"]["transform_graph"])
+    transformed = output.transform_raw_features(
+        {"image": tf.constant([[images[0]]])}, drop_unused_features=True
+    )["image"].numpy()[0]
+    np.testing.assert_allclose(transformed, (pixels[0] - mean) / std, atol=2e-3)
+
+
+def test_image_that_does_not_fit_fails_before_any_component(tmp_path):
+    from conftest import run_cli
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("image_size: 50\n")
+    result = run_cli("run", "--config", str(config), "--output-root", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "image_size:" in result.stderr and "too small" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "pipeline_root").exists()
