@@ -21,7 +21,7 @@ def demo_dir(tmp_path_factory):
     from pipelines.demo_data import write_demo_dataset
 
     root = tmp_path_factory.mktemp("demo")
-    write_demo_dataset(root, per_class=40, seed=7)
+    write_demo_dataset(root, per_class=60, seed=7)
     return root
 
 
