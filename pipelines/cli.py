@@ -21,7 +21,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+        except (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError) as error:
             raise click.ClickException(str(error)) from error
 
     return wrapper
@@ -189,3 +189,62 @@ def runs(pipeline_root: str | None, output_root: str | None) -> None:
         blessed = {True: "yes", False: "no", None: "-"}[row["blessed"]]
         pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
         click.echo(f"{row['run_id']:<26}{row['time']:<21}{accuracy:>9}  {blessed:<8}{pushed}")
+
+
+@main.command("compile")
+@click.option("--image", required=True, help="Container image every task runs.")
+@click.option("--data", help="Data URI as the cluster sees it (gs://, s3://, a volume path).")
+@click.option("--data-format", type=click.Choice(["folder", "tfrecord"]))
+@click.option("--pipeline-root", help="Artifact root URI; also settable at submit time.")
+@click.option("--serving-dir", help="Where blessed models are pushed (URI).")
+@click.option("--gpus", type=int, default=1, show_default=True, help="GPUs for the Trainer.")
+@click.option("--gpu-type", default="nvidia.com/gpu", show_default=True)
+@click.option("--preset", type=click.Choice(list(PRESETS)))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+@click.option("--beam-arg", "beam_args", multiple=True, help="Beam option for Beam components.")
+@click.option("--output", default="kubeflow/alexnet_pipeline.yaml", show_default=True)
+@user_errors
+def compile_command(
+    image: str,
+    data: str | None,
+    data_format: str | None,
+    pipeline_root: str | None,
+    serving_dir: str | None,
+    gpus: int,
+    gpu_type: str,
+    preset: str | None,
+    config_file: str | None,
+    beam_args: tuple[str, ...],
+    output: str,
+) -> None:
+    """Compile the pipeline to a Kubeflow Pipelines (v2, schema 2.1) YAML spec."""
+    from pipelines.config import build_config
+    from pipelines.kubeflow_runner import compile_pipeline
+
+    config = build_config(
+        preset,
+        config_file,
+        data=data,
+        data_format=data_format,
+        pipeline_root=pipeline_root,
+        serving_dir=serving_dir,
+        beam_args=list(beam_args) or None,
+    )
+    path = compile_pipeline(config, image, output, gpus=gpus, gpu_type=gpu_type)
+    click.echo(f"compiled {path}")
+
+
+@main.command()
+@click.option("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080.")
+@click.option("--experiment", default="alexnet", show_default=True)
+@click.option("--package", default="kubeflow/alexnet_pipeline.yaml", show_default=True)
+@click.option("--pipeline-root", help="Artifact root URI for this run.")
+@click.option("--run-name")
+@user_errors
+def submit(
+    host: str, experiment: str, package: str, pipeline_root: str | None, run_name: str | None
+) -> None:
+    """Start a run of a compiled pipeline on Kubeflow Pipelines; print its URL."""
+    from pipelines.kubeflow_runner import submit as submit_run
+
+    click.echo(submit_run(host, package, experiment, pipeline_root, run_name))

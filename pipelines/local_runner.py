@@ -53,7 +53,9 @@ def run_pipeline(
     """Runs the pipeline (up to and including `to_component`); returns the run summary."""
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {ORCHESTRATORS}, got {orchestrator!r}.")
-    pipeline = create_pipeline(config)
+    pipeline = create_pipeline(
+        config, tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    )
     node_ids = [component.id for component in pipeline.components]
     if to_component and to_component not in node_ids:
         raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import tensorflow as tf
 from tensorflow_model_analysis.proto import config_pb2 as tfma
@@ -73,6 +74,8 @@ def class_names(config: PipelineConfig) -> list[str] | None:
 
 def count_classes(config: PipelineConfig) -> int:
     """The number of classes, needed to compile per-class metrics; checks the data early."""
+    if config.num_classes and "://" in config.data_path:
+        return config.num_classes  # remote data the compiling machine may not reach
     if config.data_format == "folder":
         found = len(discover_layout(config.data_path).classes)
     else:
@@ -158,8 +161,13 @@ def trainer_config(config: PipelineConfig) -> dict:
     }
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """Ingestion -> validation -> transform -> training -> evaluation -> push."""
+def create_pipeline(
+    config: PipelineConfig, metadata_connection_config: Any | None = None
+) -> tfx.dsl.Pipeline:
+    """Ingestion -> validation -> transform -> training -> evaluation -> push.
+
+    The local runner passes its SQLite MLMD connection; Kubeflow brings its own store.
+    """
     num_classes = count_classes(config)
 
     # Brings the images into the pipeline as tf.Examples in train and eval splits.
@@ -254,8 +262,6 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         pipeline_root=config.pipeline_root_path,
         components=components,
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path
-        ),
+        metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam_args,
     )

@@ -1,0 +1,125 @@
+"""Test harness: executes a compiled KFP v2 PipelineSpec the way the KFP v2 launcher does.
+
+For each task of root.dag.tasks, in dependency order:
+1. build the ExecutorInput that replaces the `{{$}}` placeholder: parameter constants,
+   input artifacts from the producers' executor_output.json, output artifact URIs under
+   <root>/<run>/<task>/<key>, and the output file;
+2. run the lifecycle.preCacheCheck driver first when there is one (ExampleGen's), keep its
+   parameterValues and merge its artifact metadata into the outputs;
+3. run container.command + args with this project's Python as the container;
+4. read executor_output.json for downstream tasks.
+Image and resources are ignored: only a cluster tests those. A task this harness cannot run
+(a resolver or importer) fails the run with its name.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from graphlib import TopologicalSorter
+from typing import Any
+
+import yaml
+
+
+class UnsupportedTask(RuntimeError):
+    pass
+
+
+def _order(tasks: dict[str, Any]) -> list[str]:
+    graph = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
+    return list(TopologicalSorter(graph).static_order())
+
+
+def _run(command: list[str], executor_input: dict, log_path: str) -> None:
+    payload = json.dumps(executor_input)
+    argv = [payload if arg == "{{$}}" else arg for arg in command]
+    if argv[0] == "python":
+        argv[0] = sys.executable
+    with open(log_path, "a") as log:
+        result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:3])} exited {result.returncode}; see {log_path}")
+
+
+def run_spec(spec_path: str, root: str, run_id: str) -> dict[str, dict]:
+    """Runs every task; returns {task: executor output artifacts}."""
+    with open(spec_path) as handle:
+        spec = yaml.safe_load(handle)
+    tasks = spec["root"]["dag"]["tasks"]
+    executors = spec["deploymentSpec"]["executors"]
+    outputs: dict[str, dict] = {}
+    for name in _order(tasks):
+        task = tasks[name]
+        component = spec["components"][task["componentRef"]["name"]]
+        executor = executors[component["executorLabel"]]
+        if "container" not in executor:
+            raise UnsupportedTask(
+                f"task {name} is a {next(iter(executor))} executor, which "
+                "needs the KFP backend's metadata queries"
+            )
+        task_dir = os.path.join(root, run_id, name)
+        os.makedirs(task_dir, exist_ok=True)
+        output_file = os.path.join(task_dir, "executor_output.json")
+        parameters = {
+            key: value["runtimeValue"]["constant"]
+            for key, value in task.get("inputs", {}).get("parameters", {}).items()
+        }
+        artifacts = {}
+        for key, value in task.get("inputs", {}).get("artifacts", {}).items():
+            source = value["taskOutputArtifact"]
+            produced = outputs[source["producerTask"]][source["outputArtifactKey"]]
+            artifacts[key] = copy.deepcopy(produced)
+        out_artifacts = {
+            key: {
+                "artifacts": [
+                    {
+                        "name": f"{run_id}-{name}-{key}",
+                        "type": definition["artifactType"],
+                        "uri": os.path.join(task_dir, key),
+                        "metadata": {},
+                    }
+                ]
+            }
+            for key, definition in component.get("outputDefinitions", {})
+            .get("artifacts", {})
+            .items()
+        }
+        executor_input = {
+            "inputs": {"parameterValues": parameters, "artifacts": artifacts},
+            "outputs": {"artifacts": out_artifacts, "outputFile": output_file},
+        }
+        container = executor["container"]
+        log_path = os.path.join(task_dir, "log.txt")
+        driver = container.get("lifecycle", {}).get("preCacheCheck")
+        if driver:
+            _run(driver["command"] + driver["args"], executor_input, log_path)
+            with open(output_file) as handle:
+                driven = json.load(handle)
+            parameters.update(driven.get("parameterValues", {}))
+            for key, value in driven.get("artifacts", {}).items():
+                for produced, declared in zip(
+                    value["artifacts"], out_artifacts[key]["artifacts"], strict=False
+                ):
+                    declared["metadata"].update(produced.get("metadata", {}))
+            os.remove(output_file)
+        _run(container["command"] + container["args"], executor_input, log_path)
+        with open(output_file) as handle:
+            produced = json.load(handle).get("artifacts", {})
+        outputs[name] = {
+            key: {
+                "artifacts": [
+                    {**declared, **item, "type": declared["type"]}
+                    for declared, item in zip(
+                        out_artifacts[key]["artifacts"],
+                        produced.get(key, out_artifacts[key])["artifacts"],
+                        strict=False,
+                    )
+                ]
+            }
+            for key in out_artifacts
+        }
+    return outputs

@@ -1,0 +1,191 @@
+"""Kubeflow Pipelines: the compiled spec validated offline, submitted to a stub KFP API, and
+executed task by task the way the KFP v2 launcher would."""
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+from conftest import run_cli
+
+IMAGE = "registry.example.com/alexnet-tfx:1.0"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """The tiny pipeline compiled twice, against remote URIs the compiling machine lacks."""
+    base = tmp_path_factory.mktemp("compile")
+    config = base / "cluster.yaml"
+    config.write_text("num_classes: 2\n")
+    outputs = []
+    for name in ("a.yaml", "b.yaml"):
+        result = run_cli(
+            "compile",
+            "--image",
+            IMAGE,
+            "--preset",
+            "tiny",
+            "--config",
+            str(config),
+            "--data",
+            "gs://bucket/images",
+            "--serving-dir",
+            "gs://bucket/serving",
+            "--pipeline-root",
+            "gs://bucket/root",
+            "--gpus",
+            "2",
+            "--output",
+            str(base / name),
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs.append(base / name)
+    return outputs
+
+
+def _spec(path):
+    return yaml.safe_load(path.read_text())
+
+
+def test_compiling_twice_gives_identical_files(compiled):
+    assert compiled[0].read_bytes() == compiled[1].read_bytes()
+
+
+def test_spec_is_a_strict_kfp_2_1_pipeline_spec(compiled):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    spec = _spec(compiled[0])
+    assert spec["schemaVersion"] == "2.1.0"
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # unknown fields fail
+
+
+def test_kfp_sdk_loads_the_spec(compiled):
+    from kfp import components
+
+    component = components.load_component_from_file(str(compiled[0]))
+    assert component.name
+
+
+def test_every_task_runs_the_image_with_resources(compiled):
+    spec = _spec(compiled[0])
+    executors = spec["deploymentSpec"]["executors"]
+    assert len(executors) == len(spec["root"]["dag"]["tasks"]) == 9
+    for label, executor in executors.items():
+        container = executor["container"]
+        assert container["image"] == IMAGE, label
+        assert container["resources"]["cpuRequest"] > 0
+        assert container["resources"]["memoryRequest"] > 0
+        if label == "Trainer_executor":
+            assert container["resources"]["accelerator"] == {
+                "type": "nvidia.com/gpu",
+                "count": "2",
+                "resourceType": "nvidia.com/gpu",
+                "resourceCount": "2",
+            }
+        else:
+            assert "accelerator" not in container["resources"], label
+
+
+def test_module_code_is_referenced_by_import_path(compiled):
+    text = compiled[0].read_text()
+    assert "modules.trainer.run_fn" in text
+    assert "modules.transform.preprocessing_fn" in text
+    assert "module_file" not in text and "module_path" not in text
+
+
+def test_no_paths_from_the_compiling_machine(compiled):
+    text = compiled[0].read_text()
+    for local in {os.getcwd(), os.path.expanduser("~"), str(compiled[0].parent), "/tmp/"}:
+        assert local not in text, local
+    assert "gs://bucket/images" in text and "gs://bucket/serving/alexnet" in text
+
+
+def test_baseline_task_is_never_cached(compiled):
+    tasks = _spec(compiled[0])["root"]["dag"]["tasks"]
+    assert tasks["PushedModelResolver"]["cachingOptions"] == {"enableCache": False}
+    # An ordinary container step: open-source KFP runs no resolver executors.
+    executors = _spec(compiled[0])["deploymentSpec"]["executors"]
+    assert all(set(executor) == {"container"} for executor in executors.values())
+
+
+class _StubKfp(BaseHTTPRequestHandler):
+    received: list = []
+
+    def _reply(self, body):
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802
+        self.received.append(("GET", self.path, None))
+        if self.path.startswith("/apis/v2beta1/healthz"):
+            self._reply({"multi_user": False})
+        else:
+            self._reply({"experiments": [], "total_size": 0})
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        self.received.append(("POST", self.path, body))
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            self._reply({"experiment_id": "exp-7", "display_name": body["display_name"]})
+        else:
+            self._reply({"run_id": "run-42", "display_name": body.get("display_name")})
+
+    def log_message(self, *args):
+        pass
+
+
+def test_submit_sends_spec_root_and_experiment_to_kfp(compiled):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubKfp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = run_cli(
+            "submit",
+            "--host",
+            host,
+            "--experiment",
+            "nightly",
+            "--package",
+            str(compiled[0]),
+            "--pipeline-root",
+            "gs://bucket/runs",
+            "--run-name",
+            "try-1",
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith(f"{host}/#/runs/details/run-42")
+    experiments = [b for m, p, b in _StubKfp.received if m == "POST" and "experiments" in p]
+    assert experiments[0]["display_name"] == "nightly"
+    run = next(b for m, p, b in _StubKfp.received if m == "POST" and p.endswith("/runs"))
+    assert run["experiment_id"] == "exp-7" and run["display_name"] == "try-1"
+    assert run["runtime_config"]["pipeline_root"] == "gs://bucket/runs"
+    spec = _spec(compiled[0])
+    assert run["pipeline_spec"]["pipelineInfo"] == spec["pipelineInfo"]
+    assert set(run["pipeline_spec"]["root"]["dag"]["tasks"]) == set(spec["root"]["dag"]["tasks"])
+    assert (
+        run["pipeline_spec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"][
+            "image"
+        ]
+        == IMAGE
+    )
+
+
+def test_submit_to_unreachable_host_fails_clearly_and_quickly():
+    import time
+
+    started = time.monotonic()
+    result = run_cli("submit", "--host", "http://127.0.0.1:9", "--package", __file__, timeout=120)
+    assert result.returncode == 1
+    assert "Could not submit to Kubeflow Pipelines at http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 90
