@@ -189,3 +189,70 @@ def test_submit_to_unreachable_host_fails_clearly_and_quickly():
     assert "Could not submit to Kubeflow Pipelines at http://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 90
+
+
+@pytest.fixture(scope="module")
+def conformance(tmp_path_factory, demo_dir):
+    """The tiny pipeline compiled with local URIs, then executed twice from the spec alone."""
+    from kfp_launcher import run_spec
+
+    base = tmp_path_factory.mktemp("kfp-run")
+    config = base / "tolerant.yaml"
+    # The second run trains a new model (no cache here); allow it to differ a little.
+    config.write_text("regression_epsilon: 0.3\n")
+    spec = base / "spec.yaml"
+    result = run_cli(
+        "compile",
+        "--image",
+        IMAGE,
+        "--preset",
+        "tiny",
+        "--config",
+        str(config),
+        "--data",
+        str(demo_dir),
+        "--serving-dir",
+        str(base / "serving"),
+        "--pipeline-root",
+        str(base / "root"),
+        "--gpus",
+        "0",
+        "--output",
+        str(spec),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = run_spec(str(spec), str(base / "root"), "run-1")
+    second = run_spec(str(spec), str(base / "root"), "run-2")
+    return first, second, base / "serving" / "alexnet"
+
+
+def _metadata(outputs, task, key):
+    return outputs[task][key]["artifacts"][0]
+
+
+def test_compiled_spec_runs_every_task_and_pushes(conformance):
+    first, _, serving = conformance
+    assert len(first) == 9
+    assert _metadata(first, "PushedModelResolver", "model")["metadata"]["baseline_version"] == 0
+    push = _metadata(first, "Pusher", "pushed_model")["metadata"]
+    assert push["pushed"] == 1 and push["pushed_version"] == "1"
+    assert (serving / "1" / "saved_model.pb").exists()
+
+
+def test_second_spec_run_compares_against_the_served_baseline(conformance):
+    import tensorflow_model_analysis as tfma
+
+    _, second, serving = conformance
+    baseline = _metadata(second, "PushedModelResolver", "model")
+    assert baseline["metadata"]["baseline_version"] == 1
+    assert baseline["metadata"]["baseline_source"] == str(serving / "1")
+    evaluation = _metadata(second, "Evaluator", "evaluation")["uri"]
+    models = {
+        item.key.model_name
+        for metrics in tfma.load_metrics(evaluation)
+        for item in metrics.metric_keys_and_values
+    }
+    assert models == {"candidate", "baseline"}
+    push = _metadata(second, "Pusher", "pushed_model")["metadata"]
+    assert push["pushed"] == 1 and push["pushed_version"] == "2"
+    assert sorted(p.name for p in serving.iterdir()) == ["1", "2"]
