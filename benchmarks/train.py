@@ -108,7 +108,7 @@ def main() -> None:
     import tensorflow_transform as tft
 
     settings = TrainerSettings.from_custom_config(trainer_config(config))
-    transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    transform_output = tft.TFTransformOutput(lineage["transform_graph"])
     real = make_dataset(
         fn_args.train_files, fn_args.data_accessor, transform_output, settings, 2, training=True
     )

@@ -1,0 +1,86 @@
+"""What can be checked here of the container image and the KServe manifest."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run(
+        [hadolint, str(ROOT / "kubeflow" / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_installs_the_lock_with_gpu_extra_as_non_root():
+    text = (ROOT / "kubeflow" / "Dockerfile").read_text()
+    assert re.search(r"^FROM nvidia/cuda:\S+cudnn", text, re.M)
+    assert text.count("uv sync --locked --no-dev --extra gpu") == 2
+    assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
+    for package in ("pipelines/", "components/", "modules/"):
+        assert f"COPY {package} {package}" in text
+
+
+def test_commands_the_compiled_spec_runs_exist_here():
+    """The image runs `python -m <these modules>` for every task and the ExampleGen driver."""
+    for module in (
+        "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+        "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver",
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert shutil.which("alexnet-tfx") or (Path(sys.executable).parent / "alexnet-tfx").exists()
+
+
+def _check_against_model(value, type_name, path="spec"):
+    """Deserializes strictly with KServe's and Kubernetes' generated API models."""
+    import kserve.models as kserve_models
+    import kubernetes.client.models as k8s
+
+    if type_name.startswith("list["):
+        assert isinstance(value, list), path
+        for index, item in enumerate(value):
+            _check_against_model(item, type_name[5:-1], f"{path}[{index}]")
+        return
+    if type_name.startswith("dict("):
+        assert isinstance(value, dict), path
+        inner = type_name[type_name.index(",") + 1 : -1].strip()
+        for key, item in value.items():
+            _check_against_model(item, inner, f"{path}.{key}")
+        return
+    model = getattr(kserve_models, type_name, None) or getattr(k8s, type_name, None)
+    if model is None:  # a primitive: str, int, object, ...
+        return
+    assert isinstance(value, dict), f"{path} must be a mapping"
+    by_json_name = {json: attr for attr, json in model.attribute_map.items()}
+    for key, item in value.items():
+        assert key in by_json_name, f"{path}.{key} is not a field of {type_name}"
+        _check_against_model(item, model.openapi_types[by_json_name[key]], f"{path}.{key}")
+
+
+def test_inference_service_manifest_matches_kserve_api():
+    manifest = yaml.safe_load((ROOT / "kubeflow" / "serving" / "inferenceservice.yaml").read_text())
+    assert manifest["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert manifest["kind"] == "InferenceService"
+    _check_against_model(manifest, "V1beta1InferenceService", "InferenceService")
+    model = manifest["spec"]["predictor"]["model"]
+    assert model["modelFormat"]["name"] == "tensorflow"
+    assert model["storageUri"].endswith("/alexnet")
+
+
+def test_schema_check_rejects_unknown_fields():
+    import pytest
+
+    with pytest.raises(AssertionError, match="storageUrl is not a field"):
+        _check_against_model(
+            {"spec": {"predictor": {"model": {"storageUrl": "x"}}}}, "V1beta1InferenceService"
+        )
