@@ -13,6 +13,28 @@ from conftest import run_cli
 IMAGE = "registry.example.com/alexnet-tfx:1.0"
 
 
+def _compile(config, output, data, serving, root, gpus):
+    return run_cli(
+        "compile",
+        "--image",
+        IMAGE,
+        "--preset",
+        "tiny",
+        "--config",
+        str(config),
+        "--data",
+        data,
+        "--serving-dir",
+        serving,
+        "--pipeline-root",
+        root,
+        "--gpus",
+        gpus,
+        "--output",
+        str(output),
+    )
+
+
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """The tiny pipeline compiled twice, against remote URIs the compiling machine lacks."""
@@ -21,24 +43,13 @@ def compiled(tmp_path_factory):
     config.write_text("num_classes: 2\n")
     outputs = []
     for name in ("a.yaml", "b.yaml"):
-        result = run_cli(
-            "compile",
-            "--image",
-            IMAGE,
-            "--preset",
-            "tiny",
-            "--config",
-            str(config),
-            "--data",
-            "gs://bucket/images",
-            "--serving-dir",
-            "gs://bucket/serving",
-            "--pipeline-root",
-            "gs://bucket/root",
-            "--gpus",
-            "2",
-            "--output",
-            str(base / name),
+        result = _compile(
+            config,
+            base / name,
+            data="gs://bucket/images",
+            serving="gs://bucket/serving",
+            root="gs://bucket/root",
+            gpus="2",
         )
         assert result.returncode == 0, result.stderr[-3000:]
         outputs.append(base / name)
@@ -201,24 +212,13 @@ def conformance(tmp_path_factory, demo_dir):
     # The second run trains a new model (no cache here); allow it to differ a little.
     config.write_text("regression_epsilon: 0.3\n")
     spec = base / "spec.yaml"
-    result = run_cli(
-        "compile",
-        "--image",
-        IMAGE,
-        "--preset",
-        "tiny",
-        "--config",
-        str(config),
-        "--data",
-        str(demo_dir),
-        "--serving-dir",
-        str(base / "serving"),
-        "--pipeline-root",
-        str(base / "root"),
-        "--gpus",
-        "0",
-        "--output",
-        str(spec),
+    result = _compile(
+        config,
+        spec,
+        data=str(demo_dir),
+        serving=str(base / "serving"),
+        root=str(base / "root"),
+        gpus="0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     first = run_spec(str(spec), str(base / "root"), "run-1")
