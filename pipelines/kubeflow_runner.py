@@ -79,6 +79,8 @@ def submit(
 ) -> str:
     """Starts a run of a compiled package on a KFP server; returns the run's URL."""
     import kfp
+    import kfp_server_api
+    import urllib3
 
     if not os.path.exists(package):
         raise FileNotFoundError(
@@ -95,7 +97,7 @@ def submit(
             experiment_name=experiment,
             pipeline_root=pipeline_root,
         )
-    except (OSError, kfp.client.client.kfp_server_api.ApiException) as error:  # type: ignore
+    except (OSError, urllib3.exceptions.HTTPError, kfp_server_api.ApiException) as error:
         raise ConnectionError(
             f"Could not submit to Kubeflow Pipelines at {host}: {error}. "
             "Check --host and that the KFP API is reachable."
