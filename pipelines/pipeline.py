@@ -61,10 +61,13 @@ def _example_gen(config: PipelineConfig) -> tfx.types.BaseNode:
 
 
 def class_names(config: PipelineConfig) -> list[str] | None:
-    """Known class names: the config's, or a TFRecord folder's labels.txt. Image folders
-    also carry theirs in the ExampleGen artifact, which the Trainer reads."""
-    if config.class_names or config.data_format == "folder":
-        return config.class_names
+    """Class names known before the run: the config's, else the class folders or a TFRecord
+    folder's labels.txt when this machine can read the data. At run time the Trainer falls
+    back to the labels.txt that ImageFolderExampleGen writes."""
+    if config.class_names or "://" in config.data_path:
+        return config.class_names  # remote data the compiling machine may not reach
+    if config.data_format == "folder":
+        return discover_layout(config.data_path).classes
     labels = os.path.join(config.data_path, "labels.txt")
     if tf.io.gfile.exists(labels):
         with tf.io.gfile.GFile(labels) as handle:
@@ -74,17 +77,12 @@ def class_names(config: PipelineConfig) -> list[str] | None:
 
 def count_classes(config: PipelineConfig) -> int:
     """The number of classes, needed to compile per-class metrics; checks the data early."""
-    if config.num_classes and "://" in config.data_path:
-        return config.num_classes  # remote data the compiling machine may not reach
-    if config.data_format == "folder":
-        found = len(discover_layout(config.data_path).classes)
-    else:
-        names = class_names(config)
-        found = len(names) if names else config.num_classes
+    names = class_names(config)
+    found = len(names) if names else config.num_classes
     if found is None:
         raise ConfigError(
-            "num_classes: unknown for TFRecord data without labels.txt; set num_classes or "
-            "class_names in the config."
+            "num_classes: unknown before the run (remote data, or TFRecords without "
+            "labels.txt); set num_classes or class_names in the config."
         )
     if config.num_classes not in (None, found):
         raise ConfigError(

@@ -151,6 +151,8 @@ def build(
     model = lineage.output("Trainer", "model")
     if model is not None:
         summary["training"] = training_facts(model.uri)
+        if summary["training"] and not summary["classes"]:
+            summary["classes"] = summary["training"]["class_names"]
     baseline = lineage.output("PushedModelResolver", "model")
     if baseline is not None:
         summary["baseline_version"] = _int_property(baseline, "baseline_version") or None
@@ -286,6 +288,7 @@ def training_facts(model_uri: str) -> dict[str, Any] | None:
         "images_per_second": round(history["images_per_second"], 2),
         "device": history["device"],
         "precision_policy": history["precision_policy"],
+        "class_names": history["class_names"],
         "history_path": path,
     }
 

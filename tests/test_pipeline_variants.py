@@ -1,0 +1,132 @@
+"""Other ways in and through the pipeline: TFRecord input with its own feature names, the
+Beam orchestrator, materialized Transform output, and a failing component."""
+
+import json
+
+import pytest
+import tensorflow as tf
+from conftest import encode, run_cli
+
+from pipelines.config import build_config
+from pipelines.local_runner import run_pipeline
+
+
+def _write_tfrecords(folder, split, count, offset):
+    with tf.io.TFRecordWriter(str(folder / f"{split}.tfrecord")) as writer:
+        for index in range(count):
+            label = index % 3
+            colour = [(220, 20, 20), (20, 220, 20), (20, 20, 220)][label]
+            feature = {
+                "img": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(
+                        value=[encode("PNG", size=(32, 32), colour=colour)]
+                    )
+                ),
+                "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                "id": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[f"{split}_{offset + index}".encode()])
+                ),
+            }
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+
+
+def test_tfrecord_input_with_custom_feature_names(tmp_path):
+    data = tmp_path / "records"
+    data.mkdir()
+    _write_tfrecords(data, "train", 30, 0)
+    _write_tfrecords(data, "test", 12, 100)
+    (data / "labels.txt").write_text("red\ngreen\nblue\n")
+    config = build_config(
+        "tiny",
+        data=str(data),
+        data_format="tfrecord",
+        image_feature="img",
+        label_feature="y",
+        output_root=str(tmp_path / "out"),
+        epochs=1,
+        steps_per_epoch=2,
+    )
+    summary = run_pipeline(config, to_component="Trainer")
+    assert summary["components"]["ImportExampleGen"]["status"] == "complete"
+    assert summary["examples"] == {"train": 30, "eval": 12}  # the files are the splits
+    assert summary["classes"] == ["red", "green", "blue"]
+    history = json.loads(open(summary["training"]["history_path"]).read())
+    assert history["class_names"] == ["red", "green", "blue"]
+
+
+def test_beam_orchestrator_runs_the_same_pipeline(tmp_path, demo_dir):
+    result = run_cli(
+        "run",
+        "--data",
+        str(demo_dir),
+        "--preset",
+        "tiny",
+        "--orchestrator",
+        "beam",
+        "--to",
+        "SchemaGen",
+        "--output-root",
+        str(tmp_path),
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert list(summary["components"]) == ["ImageFolderExampleGen", "StatisticsGen", "SchemaGen"]
+    assert sum(summary["examples"].values()) == 120
+
+
+def test_materialized_transform_feeds_the_trainer(tmp_path, demo_dir):
+    config = build_config(
+        "tiny",
+        data=str(demo_dir),
+        output_root=str(tmp_path),
+        materialize=True,
+        epochs=1,
+        steps_per_epoch=3,
+    )
+    summary = run_pipeline(config, to_component="Trainer")
+    transformed = tf.io.gfile.glob(
+        str(
+            tmp_path
+            / "pipeline_root"
+            / "Transform"
+            / "transformed_examples"
+            / "*"
+            / "Split-train"
+            / "*"
+        )
+    )
+    assert transformed
+    record = next(iter(tf.data.TFRecordDataset(transformed, compression_type="GZIP")))
+    feature = tf.train.Example.FromString(record.numpy()).features.feature
+    assert len(feature["image"].float_list.value) == 67 * 67 * 3
+    assert summary["training"]["epochs"] == 1
+
+
+def test_failing_component_names_itself_and_its_logs(tmp_path):
+    data = tmp_path / "data"
+    for name, payload in (
+        ("cat/a.jpg", encode("JPEG")),
+        ("cat/b.png", encode("PNG")),
+        ("dog/a.jpg", b"corrupt"),
+        ("dog/b.jpg", b""),
+    ):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_bytes(payload)
+    result = run_cli(
+        "run", "--data", str(data), "--preset", "tiny", "--output-root", str(tmp_path / "out")
+    )
+    assert result.returncode == 1
+    assert "Error: Component ImageFolderExampleGen failed" in result.stderr
+    assert "dog" in result.stderr and "no image that decodes" in result.stderr
+    log_line = next(line for line in result.stderr.splitlines() if "Full logs:" in line)
+    assert open(log_line.split("Full logs: ")[1].strip()).read()
+
+
+@pytest.mark.parametrize("marker", ["UTF-8", "utf-8", "utf8"])
+def test_image_bytes_do_not_flood_logs(first_run, marker):
+    summary, _ = first_run
+    assert marker not in open(summary["log_path"]).read()
