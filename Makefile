@@ -22,7 +22,7 @@ lint: setup
 
 bench: setup
 	@mkdir -p benchmarks/results
-	@set -e; for script in benchmarks/*.py; do \
+	@set -e; for script in $(filter-out benchmarks/common.py,$(wildcard benchmarks/*.py)); do \
 	  echo "== $$script"; $(RUN) python $$script; done
 
 clean:
