@@ -102,7 +102,11 @@ def demo_data(out: str, per_class: int, seed: int) -> None:
 @click.option("--batch-size", type=int)
 @click.option("--learning-rate", type=float)
 @click.option("--min-accuracy", type=float, help="Bless only at or above this eval accuracy.")
-@click.option("--fail-on-anomalies", is_flag=True, help="Exit non-zero on data anomalies.")
+@click.option(
+    "--fail-on-anomalies",
+    is_flag=True,
+    help="Stop after ExampleValidator, non-zero, if the data has anomalies.",
+)
 @click.option(
     "--summary-json", type=click.Path(dir_okay=False), help="Also write the run summary here."
 )
@@ -155,6 +159,15 @@ def run(
         click.echo(f"generating the demo dataset in {config.data_path}")
         write_demo_dataset(config.data_path)
     try:
+        if fail_on_anomalies:
+            # Validate first, so anomalous data never reaches training or serving.
+            checked = run_pipeline(config, "ExampleValidator", orchestrator)
+            if checked["anomalies"]:
+                click.echo(describe(checked))
+                raise click.ClickException(
+                    f"{len(checked['anomalies'])} data anomalies (--fail-on-anomalies); "
+                    "nothing was trained or pushed."
+                )
         summary = run_pipeline(config, to_component, orchestrator)
     except PipelineFailed as error:
         raise click.ClickException(str(error)) from error
@@ -168,10 +181,6 @@ def run(
         click.echo(
             f"Serve it: point TF Serving or a KServe InferenceService at "
             f"{os.path.join(config.serving_path, config.model_name)} (kubeflow/README.md)"
-        )
-    if fail_on_anomalies and summary["anomalies"]:
-        raise click.ClickException(
-            f"{len(summary['anomalies'])} data anomalies (--fail-on-anomalies)."
         )
 
 
