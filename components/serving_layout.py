@@ -6,6 +6,9 @@ import os
 
 import tensorflow as tf
 
+# TF Serving ignores assets.extra/ beyond warm-up requests; clients read the class list here.
+CLASS_NAMES_FILE = os.path.join("assets.extra", "labels.txt")
+
 
 def model_base(serving_dir: str, model_name: str) -> str:
     return os.path.join(serving_dir, model_name)
@@ -40,3 +43,21 @@ def fingerprint(saved_model_dir: str) -> bytes | None:
         return None
     with tf.io.gfile.GFile(path, "rb") as handle:
         return handle.read()
+
+
+def write_class_names(saved_model_dir: str, class_names: list[str]) -> None:
+    path = os.path.join(saved_model_dir, CLASS_NAMES_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as handle:
+        handle.write("".join(f"{name}\n" for name in class_names))
+
+
+def read_class_names(saved_model_dir: str) -> list[str]:
+    path = os.path.join(saved_model_dir, CLASS_NAMES_FILE)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"{path} is missing: this model was exported before class names were saved with it; "
+            "re-run the pipeline to push a new version."
+        )
+    with tf.io.gfile.GFile(path) as handle:
+        return handle.read().splitlines()

@@ -21,6 +21,7 @@ import tf_keras as keras
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from components import serving_layout
 from modules.model import build_alexnet, compile_alexnet
 from modules.transform import IMAGE_KEY, LABEL_KEY
 
@@ -231,6 +232,7 @@ def export_model(
             "serving_examples": serve_examples.get_concrete_function(),
         },
     )
+    serving_layout.write_class_names(path, class_names)
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:

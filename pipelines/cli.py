@@ -260,3 +260,84 @@ def submit(
     from pipelines.kubeflow_runner import submit as submit_run
 
     click.echo(submit_run(host, package, experiment, pipeline_root, run_name))
+
+
+@main.command()
+@click.option("--serving-dir", help="Push target of the pipeline. Default: outputs/serving_model.")
+@click.option("--model-name", default="alexnet", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 to serve others.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--grpc-port", type=int, help="Also serve V2 over gRPC (on every interface).")
+@click.option("--max-instances", default=64, show_default=True, type=int, help="Per request.")
+@click.option("--max-body-mb", default=20.0, show_default=True, type=float)
+@click.option("--max-batch-size", default=8, show_default=True, type=int)
+@click.option("--max-wait-ms", default=2.0, show_default=True, type=float)
+@click.option("--poll-seconds", default=2.0, show_default=True, type=float)
+@user_errors
+def serve(
+    serving_dir: str | None,
+    model_name: str,
+    host: str,
+    port: int,
+    grpc_port: int | None,
+    max_instances: int,
+    max_body_mb: float,
+    max_batch_size: int,
+    max_wait_ms: float,
+    poll_seconds: float,
+) -> None:
+    """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
+    from pipelines.config import build_config
+    from serving.options import ServingOptions
+    from serving.server import serve as run_server
+
+    options = ServingOptions(
+        serving_dir=build_config(serving_dir=serving_dir).serving_path,
+        model_name=model_name,
+        host=host,
+        port=port,
+        grpc_port=grpc_port,
+        max_instances=max_instances,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        poll_seconds=poll_seconds,
+    )
+    run_server(options)
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--url", help="A running model server, e.g. http://127.0.0.1:8080.")
+@click.option("--serving-dir", help="Without --url: predict in-process from this serving dir.")
+@click.option("--model-name", default="alexnet", show_default=True)
+@click.option("--protocol", type=click.Choice(["v1", "v2"]), default="v1", show_default=True)
+@click.option("--top-k", default=1, show_default=True, type=click.IntRange(min=1))
+@user_errors
+def predict(
+    images: tuple[str, ...],
+    url: str | None,
+    serving_dir: str | None,
+    model_name: str,
+    protocol: str,
+    top_k: int,
+) -> None:
+    """Classify image files with a served model, or in-process with the newest pushed one."""
+    from serving.client import predict_local, predict_remote
+    from serving.client import top_k as ranked
+
+    if url:
+        predictions = predict_remote(list(images), url, model_name, protocol)
+    else:
+        from pipelines.config import build_config
+
+        serving_path = build_config(serving_dir=serving_dir).serving_path
+        predictions = predict_local(list(images), serving_path, model_name)
+    for path, prediction in zip(images, predictions, strict=True):
+        click.echo(
+            f"{path}: {prediction.class_name} (score {prediction.score:.4f}, "
+            f"model version {prediction.model_version})"
+        )
+        if top_k > 1:
+            for name, score in ranked(prediction, top_k):
+                click.echo(f"  {name:<20} {score:.4f}")

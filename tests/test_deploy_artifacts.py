@@ -24,7 +24,11 @@ def test_dockerfile_installs_the_lock_with_gpu_extra_as_non_root():
     assert re.search(r"^FROM nvidia/cuda:\S+cudnn", text, re.M)
     assert text.count("uv sync --locked --no-dev --extra gpu") == 2
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
-    for package in ("pipelines/", "components/", "modules/"):
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    for package in (name.rstrip("*") + "/" for name in packages):
         assert f"COPY {package} {package}" in text
 
 
@@ -75,6 +79,24 @@ def test_inference_service_manifest_matches_kserve_api():
     model = manifest["spec"]["predictor"]["model"]
     assert model["modelFormat"]["name"] == "tensorflow"
     assert model["storageUri"].endswith("/alexnet")
+
+
+def test_custom_predictor_manifest_runs_our_server():
+    manifest = yaml.safe_load((ROOT / "kubeflow" / "serving" / "custom-predictor.yaml").read_text())
+    _check_against_model(manifest, "V1beta1InferenceService", "InferenceService")
+    container = manifest["spec"]["predictor"]["containers"][0]
+    assert container["name"] == "kserve-container"  # the name KServe routes traffic to
+    assert container["args"][:2] == ["alexnet-tfx", "serve"]
+    # The server's own flags, parsed by the real CLI, so a renamed flag fails here.
+    from pipelines.cli import serve
+
+    flags = container["args"][2:]
+    assert "--host=0.0.0.0" in flags  # in a pod the server must listen beyond loopback
+    context = serve.make_context("serve", flags)
+    assert context.params["serving_dir"] == container["volumeMounts"][0]["mountPath"]
+    assert context.params["port"] == container["ports"][0]["containerPort"]
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe["path"] == f"/v2/models/{context.params['model_name']}/ready"
 
 
 def test_schema_check_rejects_unknown_fields():

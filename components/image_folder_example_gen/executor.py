@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -32,6 +31,8 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
+
+from modules.image_check import UndecodableImage, decoded_size
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 SPLIT_FOLDERS = {"train": ("train",), "eval": ("eval", "test")}
@@ -157,25 +158,11 @@ def validate_image(root: str, image: ImageFile) -> ImageFile:
         return dataclasses.replace(
             image, reject_reason=f"unsupported format (accepted: {', '.join(IMAGE_EXTENSIONS)})"
         )
-    data = _read(root, image.relative_path)
-    if not data:
-        return dataclasses.replace(image, reject_reason="empty file (0 bytes)")
     try:
-        decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        return dataclasses.replace(
-            image, reject_reason=f"cannot be decoded: {_op_message(error.message)}"
-        )
-    height, width = int(decoded.shape[0]), int(decoded.shape[1])
-    if height == 0 or width == 0:
-        return dataclasses.replace(image, reject_reason="decodes to an empty image")
+        height, width = decoded_size(_read(root, image.relative_path))
+    except UndecodableImage as error:
+        return dataclasses.replace(image, reject_reason=str(error))
     return dataclasses.replace(image, height=height, width=width)
-
-
-def _op_message(message: str) -> str:
-    """The decoder's own words, without TensorFlow's op and device decoration."""
-    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message or "")
-    return re.sub(r"\s*\[Op:\w+\]$", "", message.strip()) or "unknown decoder error"
 
 
 def path_fraction(relative_path: str) -> float:

@@ -1,0 +1,228 @@
+"""The model server against in-process `serving_default` calls on the same model, same run.
+
+Latency: one-image requests at concurrency 1 over HTTP (V1), against one-image in-process
+calls. Throughput: one-image requests at concurrency 8, which the server's micro-batcher
+groups, against in-process calls on batches of 8. Hot reload: a steady load of one-image
+requests while a new version is pushed; every failed request is counted.
+
+The model is the canonical AlexNet (227x227, full width) pushed by a short real pipeline
+run, unless --serving-dir names a serving directory that already holds one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+MODEL = "alexnet"
+
+
+def push_canonical_model(work: Path) -> Path:
+    from pipelines.config import build_config
+    from pipelines.demo_data import write_demo_dataset
+    from pipelines.local_runner import run_pipeline
+
+    write_demo_dataset(work / "data", per_class=40)
+    config = build_config(
+        "tiny",
+        data=str(work / "data"),
+        output_root=str(work / "out"),
+        image_size=227,
+        width_multiplier=1.0,
+        batch_size=8,
+        epochs=1,
+        steps_per_epoch=2,
+    )
+    summary = run_pipeline(config)
+    assert summary["pushed"], "the benchmark pipeline run did not push a model"
+    return Path(config.serving_path)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def in_process(serving_dir: Path, image: bytes, latency_calls: int, batches: int) -> dict:
+    from serving.served_model import ServedModel
+
+    model = ServedModel.latest(str(serving_dir), MODEL)
+    for _ in range(5):
+        model.predict([image])
+        model.predict([image] * 8)
+    latencies = []
+    for _ in range(latency_calls):
+        start = time.perf_counter()
+        model.predict([image])
+        latencies.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(batches):
+        model.predict([image] * 8)
+    return {
+        "p50_ms": 1000 * statistics.median(latencies),
+        "batch8_images_per_second": 8 * batches / (time.perf_counter() - start),
+    }
+
+
+class Server:
+    def __init__(self, serving_dir: Path, log: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "w")
+        self.process = subprocess.Popen(
+            ["alexnet-tfx", "serve", "--serving-dir", str(serving_dir), "--port", str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited; see {log}")
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.5)
+        raise RuntimeError(f"server not ready; see {log}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+        self.log.close()
+
+
+def requests_from(url: str, body: dict, count: int, out: list, stop: threading.Event) -> None:
+    """Sends `count` requests (or until `stop`); appends (start, seconds, status, version)."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        sent = 0
+        while sent < count and not stop.is_set():
+            start = time.perf_counter()
+            try:
+                response = client.post(f"/v1/models/{MODEL}:predict", json=body)
+                status = response.status_code
+                version = response.json().get("model_version") if response.is_success else None
+            except httpx.HTTPError as error:
+                status, version = repr(error), None
+            out.append((start, time.perf_counter() - start, status, version))
+            sent += 1
+
+
+def concurrent(url: str, body: dict, clients: int, per_client: int) -> list:
+    out: list = []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=requests_from, args=(url, body, per_client, out, stop))
+        for _ in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out
+
+
+def hot_reload(server: Server, serving_dir: Path, body: dict) -> dict:
+    out: list = []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=requests_from, args=(server.url, body, 10**9, out, stop))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(3)
+    base = serving_dir / MODEL
+    latest = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
+    hidden = base / ".tmp-bench"
+    shutil.copytree(base / str(latest), hidden)
+    pushed = time.perf_counter()
+    hidden.rename(base / str(latest + 1))
+    deadline = pushed + 60
+    while time.perf_counter() < deadline:
+        if any(v == str(latest + 1) for _, _, _, v in list(out)):
+            break
+        time.sleep(0.1)
+    time.sleep(3)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    switched = min((s for s, _, _, v in out if v == str(latest + 1)), default=None)
+    span = max(s + d for s, d, _, _ in out) - min(s for s, _, _, _ in out)
+    return {
+        "failed_requests": sum(1 for _, _, status, _ in out if status != 200),
+        "switch_seconds": None if switched is None else switched - pushed,
+        "requests": len(out),
+        "requests_per_second": len(out) / span,
+    }
+
+
+def main() -> None:
+    from common import report
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serving-dir", help="Use the newest model already pushed here.")
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    source = Path(args.serving_dir) if args.serving_dir else push_canonical_model(work)
+    serving_dir = work / "serving"  # a copy: the hot-reload step adds a version
+    shutil.copytree(source, serving_dir)
+    from pipelines.demo_data import write_demo_dataset
+
+    image = write_demo_dataset(work / "images", per_class=1)[0].read_bytes()
+    body = {"instances": [{"b64": base64.b64encode(image).decode()}]}
+
+    local = in_process(serving_dir, image, latency_calls=args.requests, batches=args.requests // 8)
+    server = Server(serving_dir, work / "server.log")
+    try:
+        concurrent(server.url, body, clients=8, per_client=5)  # warm-up
+        c1 = concurrent(server.url, body, clients=1, per_client=args.requests)
+        c8 = concurrent(server.url, body, clients=8, per_client=args.requests // 8)
+        reload = hot_reload(server, serving_dir, body)
+    finally:
+        server.stop()
+
+    latencies = [1000 * d for _, d, _, _ in c1]
+    c8_span = max(s + d for s, d, _, _ in c8) - min(s for s, _, _, _ in c8)
+    c8_images_per_second = len(c8) / c8_span
+    report(
+        "serve",
+        {
+            "p50_ms_http": statistics.median(latencies),
+            "p99_ms_http": percentile(latencies, 0.99),
+            "p50_ms_inprocess": local["p50_ms"],
+            "throughput_ratio_c8": c8_images_per_second / local["batch8_images_per_second"],
+            "hot_reload_failed_requests": reload["failed_requests"],
+            "hot_reload_switch_seconds": reload["switch_seconds"],
+        },
+        {
+            "http_c8_images_per_second": c8_images_per_second,
+            "inprocess_batch8_images_per_second": local["batch8_images_per_second"],
+            "http_failed": sum(1 for _, _, s, _ in c1 + c8 if s != 200),
+            "hot_reload_requests": reload["requests"],
+            "hot_reload_requests_per_second": reload["requests_per_second"],
+            "image_bytes": len(image),
+            "model": str(source),
+            "server_log": str(work / "server.log"),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The `kserve.Model` that answers V1 and V2 requests from the newest pushed version."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import kserve
+from kserve.logging import logger
+from kserve.protocol.infer_type import InferRequest, InferResponse
+from prometheus_client import Histogram
+
+from serving import payloads
+from serving.batcher import MicroBatcher
+from serving.options import ServingOptions
+from serving.served_model import Prediction, ServedModel
+from serving.version_watcher import VersionWatcher
+
+BATCH_SIZE = Histogram(
+    "batch_size_images",
+    "Images per model call, after micro-batching",
+    ["model_name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parsed:
+    images: list[bytes]
+    v2_request_id: str | None  # None for V1 requests
+
+
+class AlexNetModel(kserve.Model):
+    def __init__(self, options: ServingOptions) -> None:
+        super().__init__(options.model_name)
+        self.options = options
+        self.batcher: MicroBatcher[bytes, Prediction] = MicroBatcher(
+            self._run_batch, options.max_batch_size, options.max_wait_ms
+        )
+        self._served: ServedModel | None = None
+        self._watcher: VersionWatcher | None = None
+
+    @property
+    def served(self) -> ServedModel | None:
+        return self._served
+
+    def load(self) -> bool:
+        """Loads and warms the newest complete version; ready only after that."""
+        self._served = ServedModel.latest(self.options.serving_dir, self.name)
+        self.ready = True
+        return self.ready
+
+    def start(self) -> None:
+        self._watcher = VersionWatcher(
+            self.options.serving_dir,
+            self.name,
+            self._served.version,
+            self._swap,
+            self.options.poll_seconds,
+        )
+        self._watcher.start()
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+        self.batcher.close()
+        self.ready = False
+
+    def _swap(self, model: ServedModel) -> None:
+        # One reference assignment: batches already running keep the model they started with.
+        previous, self._served = self._served, model
+        logger.info("now serving version %d (was %d)", model.version, previous.version)
+
+    def _run_batch(self, images: list[bytes]) -> list[Prediction]:
+        BATCH_SIZE.labels(model_name=self.name).observe(len(images))
+        return self._served.predict(images)
+
+    def get_input_types(self) -> list[dict]:
+        return [{"name": payloads.V2_INPUT, "datatype": "BYTES", "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict]:
+        classes = len(self._served.class_names) if self._served else -1
+        return [
+            {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
+            {"name": "class_id", "datatype": "INT64", "shape": [-1]},
+            {"name": "score", "datatype": "FP32", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
+            {"name": "class_names", "datatype": "BYTES", "shape": [classes]},
+        ]
+
+    async def preprocess(
+        self, payload: dict | InferRequest, headers: dict[str, str] | None = None
+    ) -> _Parsed:
+        if isinstance(payload, InferRequest):
+            images = payloads.v2_images(payload, self.options.max_instances)
+            parsed, field = _Parsed(images, payload.id or ""), "inputs[0].data"
+        else:
+            images = payloads.v1_images(payload, self.options.max_instances)
+            parsed, field = _Parsed(images, None), "instances"
+        # Decoding here, off the event loop, keeps one bad image from failing a whole batch.
+        await asyncio.to_thread(payloads.check_images, images, field, self.options.max_image_pixels)
+        return parsed
+
+    async def predict(
+        self, payload: _Parsed, headers: dict[str, str] | None = None
+    ) -> tuple[_Parsed, list[Prediction]]:
+        return payload, await self.batcher.submit(payload.images)
+
+    async def postprocess(
+        self,
+        result: tuple[_Parsed, list[Prediction]],
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict | InferResponse:
+        parsed, predictions = result
+        if parsed.v2_request_id is None:
+            return payloads.v1_response(predictions)
+        return payloads.v2_response(self.name, parsed.v2_request_id, predictions)

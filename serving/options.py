@@ -1,0 +1,29 @@
+"""The model server's settings, with secure defaults: local-only, request limits on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingOptions:
+    serving_dir: str
+    model_name: str = "alexnet"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    grpc_port: int | None = None  # KServe's gRPC server listens on every interface: opt-in
+    max_instances: int = 64
+    max_body_bytes: int = 20 * 1024 * 1024
+    # A small compressed file can expand to gigabytes of pixels; refuse it before decoding.
+    max_image_pixels: int = 40_000_000
+    max_batch_size: int = 8
+    max_wait_ms: float = 2.0
+    poll_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_instances", "max_body_bytes", "max_image_pixels", "max_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("max_wait_ms", "poll_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative, got {getattr(self, name)}")

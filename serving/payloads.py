@@ -1,0 +1,145 @@
+"""Request parsing and response shaping for the V1 (TF Serving) and V2 (Open Inference) protocols.
+
+Every malformed request raises KServe's `InvalidInput`, which its REST server answers with
+400 and {"error": message}; each message names the field at fault and what to send instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+from modules.image_check import UndecodableImage, decoded_size
+from serving.served_model import Prediction
+
+V1_EXAMPLE = '{"instances": [{"b64": "<base64 JPEG or PNG>"}]}'
+V2_INPUT = "images"
+
+
+def v1_images(payload: Any, max_instances: int) -> list[bytes]:
+    """The encoded images of a V1 body: {"instances": [{"b64": ...}, ...]}."""
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"request body: expected a JSON object like {V1_EXAMPLE}")
+    if "instances" not in payload:
+        raise InvalidInput(f"instances: missing; send {V1_EXAMPLE}")
+    instances = payload["instances"]
+    _check_count("instances", instances, max_instances)
+    return [
+        _b64(_v1_b64_field(instance, index), f"instances[{index}]")
+        for index, instance in enumerate(instances)
+    ]
+
+
+def v2_images(request: InferRequest, max_instances: int) -> list[bytes]:
+    """The encoded images of a V2 request: one BYTES input, base64 strings in JSON (REST) or
+    raw bytes (gRPC)."""
+    if len(request.inputs) != 1:
+        raise InvalidInput(
+            f"inputs: expected exactly one BYTES input named {V2_INPUT!r}, "
+            f"got {len(request.inputs)}"
+        )
+    tensor = request.inputs[0]
+    field = f"inputs[0] ({tensor.name})"
+    if tensor.datatype != "BYTES":
+        raise InvalidInput(
+            f"{field}: datatype must be BYTES (encoded images), not {tensor.datatype}"
+        )
+    data = tensor.data
+    _check_count(f"{field}.data", data, max_instances)
+    images = []
+    for index, value in enumerate(data):
+        where = f"{field}.data[{index}]"
+        if isinstance(value, bytes):  # gRPC's bytes_contents carry the raw file
+            images.append(value)
+        elif isinstance(value, str):
+            images.append(_b64(value, where))
+        else:
+            raise InvalidInput(f"{where}: expected a base64 string, got {type(value).__name__}")
+    return images
+
+
+def check_images(images: list[bytes], field: str, max_pixels: int) -> None:
+    """Rejects any image the model's own decoder would fail on, naming its position."""
+    for index, data in enumerate(images):
+        try:
+            decoded_size(data, max_pixels=max_pixels)
+        except UndecodableImage as error:
+            raise InvalidInput(
+                f"{field}[{index}]: {error}; send JPEG, PNG, BMP or GIF bytes"
+            ) from None
+
+
+def v1_response(predictions: list[Prediction]) -> dict:
+    return {
+        "predictions": [
+            {
+                "class_name": p.class_name,
+                "class_id": p.class_id,
+                "score": p.score,
+                "probabilities": p.probabilities,
+            }
+            for p in predictions
+        ],
+        "model_version": str(predictions[0].model_version),
+        "class_names": list(predictions[0].class_names),
+    }
+
+
+def v2_response(
+    model_name: str, request_id: str | None, predictions: list[Prediction]
+) -> InferResponse:
+    count = len(predictions)
+    class_names = list(predictions[0].class_names)
+    outputs = [
+        InferOutput("class_name", [count], "BYTES", [p.class_name for p in predictions]),
+        InferOutput("class_id", [count], "INT64", [p.class_id for p in predictions]),
+        InferOutput("score", [count], "FP32", [p.score for p in predictions]),
+        InferOutput(
+            "probabilities",
+            [count, len(class_names)],
+            "FP32",
+            [value for p in predictions for value in p.probabilities],
+        ),
+        InferOutput("class_names", [len(class_names)], "BYTES", list(class_names)),
+    ]
+    return InferResponse(
+        response_id=request_id or str(uuid.uuid4()),
+        model_name=model_name,
+        model_version=str(predictions[0].model_version),
+        infer_outputs=outputs,
+    )
+
+
+def _check_count(field: str, values: Any, max_instances: int) -> None:
+    if not isinstance(values, list):
+        raise InvalidInput(f"{field}: must be a list of images")
+    if not values:
+        raise InvalidInput(f"{field}: empty; send at least one image")
+    if len(values) > max_instances:
+        raise InvalidInput(
+            f"{field}: {len(values)} images exceed the limit of {max_instances} per "
+            "request; split them over several requests"
+        )
+
+
+def _v1_b64_field(instance: Any, index: int) -> Any:
+    # TF Serving's row format: {"b64": ...}, or {"images": {"b64": ...}} naming the input.
+    if isinstance(instance, dict) and V2_INPUT in instance:
+        instance = instance[V2_INPUT]
+    if not isinstance(instance, dict) or "b64" not in instance:
+        raise InvalidInput(f'instances[{index}]: expected {{"b64": "<base64 JPEG or PNG>"}}')
+    return instance["b64"]
+
+
+def _b64(value: Any, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: b64 must be a string, got {type(value).__name__}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidInput(f"{field}: not valid base64 ({error})") from None

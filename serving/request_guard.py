@@ -1,0 +1,108 @@
+"""ASGI middleware that refuses what the server must not process: bodies over the size limit,
+KServe's model repository API, and V2's binary tensor extension.
+
+It runs before FastAPI reads the body, so an oversized request is refused without being
+held in memory, whether it declares its length or streams in chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Load/unload by name would let any client unload the model or make the server read paths.
+CLOSED_PREFIXES = ("/v2/repository",)
+DRAIN_FACTOR = 4
+# KServe turns some malformed binary-extension requests into 500s; JSON base64 covers images.
+BINARY_HEADER = b"inference-header-content-length"
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(CLOSED_PREFIXES):
+            await _error(send, 403, "the model repository API is disabled on this server")
+            return
+        headers = dict(scope["headers"])
+        if BINARY_HEADER in headers:
+            await _error(
+                send,
+                400,
+                f"{BINARY_HEADER.decode()}: the binary tensor extension is not supported; "
+                "send images as base64 strings in a JSON BYTES input",
+            )
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _error(send, 400, "content-length: must be a whole number of bytes")
+                return
+            if int(declared) > self.max_body_bytes:
+                await self._refuse_too_large(receive, send, int(declared))
+                return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                unread = receive if message.get("more_body", False) else None
+                await self._refuse_too_large(unread, send, len(body))
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse_too_large(self, receive: Receive | None, send: Send, size: int) -> None:
+        # Reading (not keeping) the rest lets a client that sends before it listens see the
+        # 413 instead of a reset connection; past DRAIN_FACTOR times the limit, just close.
+        drained = 0
+        while receive is not None and drained <= DRAIN_FACTOR * self.max_body_bytes:
+            message = await receive()
+            drained += len(message.get("body", b""))
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                break
+        await _error(
+            send,
+            413,
+            f"request body: at least {size:,} bytes exceed the limit of {self.max_body_bytes:,}; "
+            "send fewer or smaller images per request",
+        )
+
+
+async def _error(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

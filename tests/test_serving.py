@@ -1,0 +1,621 @@
+"""The KServe model server, run for real as `alexnet-tfx serve` on the tiny pipeline's model:
+both protocols, the predict CLI, bad input, a fuzz run, and hot reload under load.
+
+One server runs for the whole module; the hot-reload test changes its versions, so it is last.
+"""
+
+import base64
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+from conftest import encode, run_cli
+
+MODEL = "alexnet"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def publish(source, base, version):
+    """Copies a version in the way the Pusher does: hidden folder first, then one rename."""
+    hidden = base / f".tmp-{version}"
+    shutil.copytree(source, hidden)
+    os.rename(hidden, base / str(version))
+
+
+class Server:
+    def __init__(self, serving_dir, log_path):
+        self.port = free_port()
+        self.grpc_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [
+                "alexnet-tfx",
+                "serve",
+                "--serving-dir",
+                str(serving_dir),
+                "--port",
+                str(self.port),
+                "--poll-seconds",
+                "0.5",
+                "--grpc-port",
+                str(self.grpc_port),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            assert self.process.poll() is None, self.log_text()[-3000:]
+            try:
+                if self.client.get("/v2/health/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("server not ready in 240 s:\n" + self.log_text()[-3000:])
+
+    def log_text(self):
+        self.log.flush()
+        return open(self.log_path).read()
+
+    def rss_bytes(self):
+        for line in open(f"/proc/{self.process.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+    def v1(self, images, **kwargs):
+        return self.client.post(
+            f"/v1/models/{MODEL}:predict",
+            json={"instances": [{"b64": b64(image)} for image in images]},
+            **kwargs,
+        )
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.client.close()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def serving_dir(first_run, workspace, tmp_path_factory):
+    """A serving directory of our own, holding the first run's pushed version 1."""
+    root = tmp_path_factory.mktemp("serving")
+    (root / MODEL).mkdir()
+    publish(workspace.serving / "1", root / MODEL, 1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(serving_dir, tmp_path_factory):
+    running = Server(serving_dir, tmp_path_factory.mktemp("server") / "server.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def images(demo_dir):
+    return {path.parent.name: path.read_bytes() for path in sorted(demo_dir.glob("*/*.jpg"))[::7]}
+
+
+@pytest.fixture(scope="module")
+def in_process(serving_dir):
+    from serving.served_model import ServedModel
+
+    return ServedModel.latest(str(serving_dir), MODEL)
+
+
+def listening_addresses(port):
+    """Local addresses listening on `port`, from the kernel's socket table."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
+
+
+def test_binds_to_loopback_only_by_default(server):
+    assert listening_addresses(server.port) == ["0100007F"]  # 127.0.0.1, little-endian
+
+
+def test_v1_predictions_match_the_model_in_process(server, images, in_process):
+    response = server.v1(list(images.values()))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == "1"
+    assert body["class_names"] == ["bike", "ship"]
+    expected = in_process.predict(list(images.values()))
+    assert len(body["predictions"]) == len(expected) == len(images)
+    for got, want in zip(body["predictions"], expected, strict=True):
+        assert set(got) == {"class_name", "class_id", "score", "probabilities"}
+        assert (got["class_name"], got["class_id"]) == (want.class_name, want.class_id)
+        assert got["probabilities"] == pytest.approx(want.probabilities, abs=1e-5)
+        assert sum(got["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+        assert got["score"] == pytest.approx(max(got["probabilities"]), abs=1e-6)
+
+
+def test_v1_accepts_the_named_input_row_format(server, images):
+    image = images["ship"]
+    named = server.client.post(
+        f"/v1/models/{MODEL}:predict", json={"instances": [{"images": {"b64": b64(image)}}]}
+    )
+    assert named.status_code == 200
+    assert named.json()["predictions"] == server.v1([image]).json()["predictions"]
+
+
+def test_v2_infer_metadata_and_readiness(server, images, in_process):
+    tensor = {
+        "name": "images",
+        "shape": [2],
+        "datatype": "BYTES",
+        "data": [b64(images["bike"]), b64(images["ship"])],
+    }
+    response = server.client.post(
+        f"/v2/models/{MODEL}/infer", json={"id": "req-7", "inputs": [tensor]}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model_name"], body["model_version"], body["id"]) == (MODEL, "1", "req-7")
+    outputs = {output["name"]: output for output in body["outputs"]}
+    expected = in_process.predict([images["bike"], images["ship"]])
+    assert outputs["class_name"]["data"] == [p.class_name for p in expected]
+    assert outputs["class_id"]["data"] == [p.class_id for p in expected]
+    assert outputs["probabilities"]["shape"] == [2, 2]
+    assert outputs["probabilities"]["data"] == pytest.approx(
+        [v for p in expected for v in p.probabilities], abs=1e-5
+    )
+    assert outputs["class_names"]["data"] == ["bike", "ship"]
+
+    metadata = server.client.get(f"/v2/models/{MODEL}").json()
+    assert metadata["inputs"] == [{"name": "images", "datatype": "BYTES", "shape": [-1]}]
+    assert {o["name"] for o in metadata["outputs"]} == set(outputs)
+    assert server.client.get(f"/v2/models/{MODEL}/ready").json()["ready"] is True
+    assert server.client.get("/v2/health/live").status_code == 200
+    assert server.client.get(f"/v1/models/{MODEL}").json() == {"name": MODEL, "ready": True}
+
+
+def test_v2_over_grpc_takes_raw_bytes(server, images, in_process):
+    import asyncio
+
+    from kserve import InferenceGRPCClient, InferInput, InferRequest
+
+    async def infer():
+        async with InferenceGRPCClient(f"127.0.0.1:{server.grpc_port}", timeout=60) as client:
+            tensor = InferInput("images", [1], "BYTES", [images["ship"]])
+            return await client.infer(InferRequest(MODEL, [tensor]))
+
+    response = asyncio.run(infer())
+    assert response.model_version == "1"
+    outputs = {output.name: output.as_numpy() for output in response.outputs}
+    expected = in_process.predict([images["ship"]])[0]
+    assert outputs["class_id"].tolist() == [expected.class_id]
+    assert outputs["probabilities"].reshape(-1).tolist() == pytest.approx(
+        expected.probabilities, abs=1e-5
+    )
+
+
+def test_prometheus_metrics_count_requests(server, images):
+    server.v1([images["bike"]])
+    metrics = server.client.get("/metrics").text
+    assert 'request_predict_seconds_count{model_name="alexnet"}' in metrics
+
+
+def test_micro_batcher_groups_concurrent_requests(server, images):
+    """Sixteen one-image requests at once are served in fewer than sixteen model calls."""
+    before = _batch_sizes(server)
+    barrier = threading.Barrier(16)
+    results = []
+
+    def one():
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            barrier.wait()
+            body = {"instances": [{"b64": b64(images["bike"])}]}
+            results.append(client.post(f"/v1/models/{MODEL}:predict", json=body).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [200] * 16
+    after = _batch_sizes(server)
+    assert after["sum"] - before["sum"] == 16
+    assert after["count"] - before["count"] < 16
+
+
+def _batch_sizes(server):
+    """The batch-size histogram's sum (images) and count (model calls) from /metrics."""
+    values = {}
+    for line in server.client.get("/metrics").text.splitlines():
+        for key in ("sum", "count"):
+            if line.startswith(f'batch_size_images_{key}{{model_name="{MODEL}"}}'):
+                values[key] = float(line.split()[-1])
+    return values
+
+
+PNG = encode("PNG")
+BAD_REQUESTS = [
+    ("invalid JSON", "v1", b"{not json", 400, "Unrecognized request format"),
+    ("missing instances", "v1", {"inputs": []}, 400, "instances: missing"),
+    ("instances not a list", "v1", {"instances": "abc"}, 400, "instances: must be a list"),
+    ("body not an object", "v1", [1, 2], 400, "request body: expected a JSON object"),
+    (
+        "bad base64",
+        "v1",
+        {"instances": [{"b64": "@@not base64@@"}]},
+        400,
+        "instances[0]: not valid base64",
+    ),
+    ("no b64 key", "v1", {"instances": [{"data": "x"}]}, 400, 'instances[0]: expected {"b64"'),
+    (
+        "b64 not a string",
+        "v1",
+        {"instances": [{"b64": 7}]},
+        400,
+        "instances[0]: b64 must be a string",
+    ),
+    (
+        "not an image",
+        "v1",
+        {"instances": [{"b64": b64(PNG)}, {"b64": b64(b"plain text")}]},
+        400,
+        "instances[1]: cannot be decoded",
+    ),
+    (
+        "truncated image",
+        "v1",
+        {"instances": [{"b64": b64(PNG[:40])}]},
+        400,
+        "instances[0]: cannot be decoded",
+    ),
+    ("empty batch", "v1", {"instances": []}, 400, "instances: empty"),
+    (
+        "too many instances",
+        "v1",
+        {"instances": [{"b64": b64(PNG)}] * 65},
+        400,
+        "65 images exceed the limit of 64",
+    ),
+    (
+        "v2 wrong datatype",
+        "v2",
+        {"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [1.0]}]},
+        400,
+        "datatype must be BYTES",
+    ),
+    (
+        "v2 two inputs",
+        "v2",
+        {"inputs": [{"name": "a", "shape": [1], "datatype": "BYTES", "data": ["x"]}] * 2},
+        400,
+        "expected exactly one BYTES input",
+    ),
+    (
+        "v2 empty batch",
+        "v2",
+        {"inputs": [{"name": "images", "shape": [0], "datatype": "BYTES", "data": []}]},
+        400,
+        "empty",
+    ),
+    (
+        "v2 not an image",
+        "v2",
+        {
+            "inputs": [
+                {
+                    "name": "images",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "data": [b64(b"GIF89a nonsense")],
+                }
+            ]
+        },
+        400,
+        "data[0]: cannot be decoded",
+    ),
+    ("v2 invalid JSON", "v2", b"{bad", 422, "JSON decode error"),
+    (
+        "v2 binary extension",
+        "v2",
+        b'{"inputs": []}',
+        400,
+        "binary tensor extension is not supported",
+    ),
+    (
+        "v2 number not string",
+        "v2",
+        {"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": [5]}]},
+        400,
+        "data[0]: expected a base64 string",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "protocol", "body", "status", "message"),
+    BAD_REQUESTS,
+    ids=[case[0] for case in BAD_REQUESTS],
+)
+def test_bad_requests_get_a_clear_4xx_and_the_server_stays_healthy(
+    server, images, case, protocol, body, status, message
+):
+    path = f"/v1/models/{MODEL}:predict" if protocol == "v1" else f"/v2/models/{MODEL}/infer"
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    if "binary" in case:
+        headers["inference-header-content-length"] = str(len(content))
+    response = server.client.post(path, content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert message in (response.json().get("error") or response.text)
+    assert server.v1([images["bike"]]).status_code == 200
+
+
+def test_unknown_model_is_404(server, images):
+    response = server.client.post(
+        "/v1/models/resnet:predict", json={"instances": [{"b64": b64(images["bike"])}]}
+    )
+    assert response.status_code == 404
+    assert response.json()["error"] == "Model with name resnet does not exist."
+
+
+def test_oversized_body_is_413_without_being_read_whole(server, images):
+    declared = server.client.post(
+        f"/v1/models/{MODEL}:predict",
+        content=b"x" * (20 * 1024 * 1024 + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert declared.status_code == 413
+    assert "exceed the limit of 20,971,520" in declared.json()["error"]
+
+    def chunks():  # no content-length: the limit must hold while streaming too
+        for _ in range(22):
+            yield b"x" * (1024 * 1024)
+
+    streamed = server.client.post(f"/v1/models/{MODEL}:predict", content=chunks())
+    assert streamed.status_code == 413
+    assert server.v1([images["bike"]]).status_code == 200
+
+
+def test_decompression_bomb_is_refused_before_decoding(server):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(buffer, "PNG")  # 64 megapixels in a few kilobytes
+    assert len(buffer.getvalue()) < 100_000
+    response = server.v1([buffer.getvalue()])
+    assert response.status_code == 400
+    assert "8000x8000 pixels exceed the limit" in response.json()["error"]
+
+
+def test_no_endpoint_loads_or_unloads_models_by_name(server, images):
+    for action in ("load", "unload"):
+        response = server.client.post(f"/v2/repository/models/{MODEL}/{action}")
+        assert response.status_code == 403
+    traversal = server.client.post(
+        "/v1/models/..%2F..%2Fetc%2Fpasswd:predict", json={"instances": [{"b64": b64(PNG)}]}
+    )
+    assert traversal.status_code == 404
+    assert server.v1([images["bike"]]).json()["model_version"] == "1"
+
+
+def _fuzz_request(rng, image):
+    """One malformed request: broken JSON, wrong types, corrupted images, odd headers."""
+    path = rng.choice([f"/v1/models/{MODEL}:predict", f"/v2/models/{MODEL}/infer"])
+    good = b64(image)
+    corrupt = bytearray(image)
+    for _ in range(rng.randint(1, 20)):
+        corrupt[rng.randrange(len(corrupt))] = rng.randrange(256)
+    values = [
+        None,
+        True,
+        -1,
+        3.5,
+        "",
+        "x" * rng.randint(1, 300),
+        [],
+        {},
+        [good],
+        {"b64": good},
+        b64(bytes(corrupt)),
+        b64(image[: rng.randint(0, len(image))]),
+        good[:-3] + "!!!",
+    ]
+    choice = rng.randrange(6)
+    if choice == 0:
+        content = bytes(rng.randrange(256) for _ in range(rng.randint(0, 400)))
+    elif choice == 1:
+        content = json.dumps(
+            {"instances": [{"b64": rng.choice(values)}] * rng.randint(0, 3)}
+        ).encode()
+    elif choice == 2:
+        content = json.dumps({"instances": rng.choice(values)}).encode()
+    elif choice == 3:
+        tensor = {
+            "name": rng.choice(["images", "x"]),
+            "shape": rng.choice([[1], [2], [], [-1]]),
+            "datatype": rng.choice(["BYTES", "FP32", "INT8", "nonsense"]),
+            "data": rng.choice(values),
+        }
+        content = json.dumps(
+            {"inputs": rng.choice([[tensor], tensor, [tensor, tensor], None])}
+        ).encode()
+    elif choice == 4:
+        content = json.dumps({"instances": [{"b64": b64(bytes(corrupt))}]}).encode()
+    else:
+        body = json.dumps({"instances": [{"b64": good}]}).encode()
+        content = body[: rng.randint(0, len(body) - 1)]
+    headers = {
+        "content-type": rng.choice(
+            ["application/json", "text/plain", "application/octet-stream", "image/jpeg"]
+        )
+    }
+    if rng.random() < 0.1:
+        headers["inference-header-content-length"] = str(rng.randint(-5, 500))
+    return path, content, headers
+
+
+def test_fuzz_1000_malformed_requests_no_5xx_and_bounded_memory(server, images):
+    rng = random.Random(1234)
+    statuses = {}
+    rss = []
+    for index in range(1000):
+        path, content, headers = _fuzz_request(rng, images["bike"])
+        response = server.client.post(path, content=content, headers=headers)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (path, content[:200], headers, response.text)
+        if index in (199, 999):
+            rss.append(server.rss_bytes())
+    assert server.client.get("/v2/health/ready").status_code == 200
+    assert server.v1([images["bike"]]).status_code == 200
+    # The first 200 requests warm every code path; the next 800 may not keep growing memory.
+    assert rss[1] - rss[0] < 64 * 1024 * 1024, (rss, statuses)
+    assert sum(statuses.get(code, 0) for code in (400, 404, 413, 422)) >= 900, statuses
+
+
+def test_predict_cli_over_both_protocols_and_in_process(server, serving_dir, demo_dir):
+    files = [str(path) for path in sorted(demo_dir.glob("*/*.jpg"))[:2]]
+    lines = {}
+    for protocol in ("v1", "v2"):
+        result = run_cli(
+            "predict", *files, "--url", server.url, "--protocol", protocol, "--top-k", "2"
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        lines[protocol] = result.stdout.splitlines()
+    local = run_cli("predict", *files, "--serving-dir", str(serving_dir))
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert lines["v1"] == lines["v2"]
+    first = lines["v1"][0]
+    assert first.startswith(f"{files[0]}: ") and first.endswith("model version 1)")
+    assert len(lines["v1"]) == 6  # per file: the answer and its two ranked classes
+    assert local.stdout.splitlines() == [lines["v1"][0], lines["v1"][3]]
+
+
+def test_predict_cli_errors_are_one_line(server, tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_bytes(b"not an image")
+    bad = run_cli("predict", str(text), "--url", server.url)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1] == (
+        f"Error: {text}: cannot be decoded: Unknown image file format. One of JPEG, JPEG XL, PNG, "
+        "GIF, BMP, WebP required.; pass JPEG, PNG, BMP or GIF files"
+    )
+    image = tmp_path / "ok.png"
+    image.write_bytes(PNG)
+    down = run_cli("predict", str(image), "--url", f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 1
+    assert "cannot reach the model server" in down.stderr.splitlines()[-1]
+
+
+def test_serve_without_a_pushed_model_says_what_to_do(tmp_path):
+    result = run_cli("serve", "--serving-dir", str(tmp_path), "--port", str(free_port()))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: no complete model version under {tmp_path / MODEL}: run the pipeline "
+        "(alexnet-tfx run) to push one, or pass --serving-dir/--model-name"
+    )
+
+
+class Load(threading.Thread):
+    """Steady one-image requests from 4 clients; records every status and served version."""
+
+    def __init__(self, url, image):
+        super().__init__(daemon=True)
+        self.url, self.image = url, image
+        self.stop = threading.Event()
+        self.answers = []  # (time, status, version)
+        self.lock = threading.Lock()
+
+    def client_loop(self):
+        body = {"instances": [{"b64": b64(self.image)}]}
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.post(f"/v1/models/{MODEL}:predict", json=body)
+                    version = response.json().get("model_version") if response.is_success else None
+                    answer = (time.time(), response.status_code, version)
+                except httpx.HTTPError as error:
+                    answer = (time.time(), repr(error), None)
+                with self.lock:
+                    self.answers.append(answer)
+                time.sleep(0.02)
+
+    def run(self):
+        workers = [threading.Thread(target=self.client_loop) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    def first_time_serving(self, version):
+        return min((t for t, _, v in self.answers if v == version), default=None)
+
+
+def test_hot_reload_under_load(server, serving_dir, images):
+    base = serving_dir / MODEL
+    load = Load(server.url, images["ship"])
+    load.start()
+    time.sleep(2)
+    pushed = time.time()
+    publish(base / "1", base, 2)
+    deadline = pushed + 30
+    while time.time() < deadline and load.first_time_serving("2") is None:
+        time.sleep(0.2)
+    switched = load.first_time_serving("2")
+
+    # A version that cannot load is logged and skipped; version 2 keeps serving.
+    (base / ".tmp-3").mkdir()
+    (base / ".tmp-3" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    os.rename(base / ".tmp-3", base / "3")
+    time.sleep(3)
+    load.stop.set()
+    load.join()
+
+    answers = load.answers
+    elapsed = answers[-1][0] - answers[0][0]
+    assert len(answers) / elapsed >= 20, f"only {len(answers) / elapsed:.1f} requests/s"
+    failures = [a for a in answers if a[1] != 200]
+    assert failures == []
+    assert switched is not None, "version 2 not served within 30 s:\n" + server.log_text()[-3000:]
+    after = [v for t, _, v in answers if t > switched]
+    assert set(after) == {"2"}  # no flapping back, and broken version 3 never answered
+    assert (
+        "model version 3 at" in server.log_text()
+        and "failed to load; still serving version 2" in server.log_text()
+    )
+    assert server.v1([images["bike"]]).json()["model_version"] == "2"
+
+    publish(base / "1", base, 4)  # a good version after a broken one is picked up
+    deadline = time.time() + 30
+    while time.time() < deadline and server.v1([images["bike"]]).json()["model_version"] != "4":
+        time.sleep(0.5)
+    assert server.v1([images["bike"]]).json()["model_version"] == "4"
