@@ -178,10 +178,7 @@ def run(
     click.echo(f"Summary: {os.path.join(config.runs_path, summary['run_id'], 'summary.json')}")
     click.echo(f"Report: {summary['report_path']}")
     if summary["pushed"]:
-        click.echo(
-            f"Serve it: point TF Serving or a KServe InferenceService at "
-            f"{os.path.join(config.serving_path, config.model_name)} (kubeflow/README.md)"
-        )
+        click.echo(f"Serve it: alexnet-tfx serve --serving-dir {config.serving_path}")
 
 
 @main.command()

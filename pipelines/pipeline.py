@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from typing import Any
 
@@ -17,10 +18,12 @@ from components.pushed_model_resolver import PushedModelResolver
 from pipelines.config import ConfigError, PipelineConfig
 
 _TFRECORD_SPLITS = {"train": ("train",), "eval": ("eval", "test")}
+_TFRECORD_GLOB = "*.tfrecord*"
+_LABELS_FILE = "labels.txt"
 
 
-def tfrecord_input_config(data: str) -> tfx.proto.Input | None:
-    """Uses train*/eval* (or test*) files as the splits when present, else None (hash split)."""
+def tfrecord_input_config(data: str) -> tfx.proto.Input:
+    """train*/eval* (or test*) files as the splits when present, else one split to hash."""
     names = {os.path.basename(path) for path in tf.io.gfile.glob(os.path.join(data, "*"))}
     patterns = {}
     for split, prefixes in _TFRECORD_SPLITS.items():
@@ -28,12 +31,26 @@ def tfrecord_input_config(data: str) -> tfx.proto.Input | None:
         if prefix:
             patterns[split] = f"{prefix}*"
     if len(patterns) < 2:
-        return None
+        patterns = {"single_split": _unsplit_pattern(data, names)}
     return tfx.proto.Input(
         splits=[
             tfx.proto.Input.Split(name=name, pattern=pattern) for name, pattern in patterns.items()
         ]
     )
+
+
+def _unsplit_pattern(data: str, names: set[str]) -> str:
+    # ImportExampleGen reads every file its pattern matches, so labels.txt must not match.
+    if _LABELS_FILE not in names:
+        return "*"
+    others = sorted(names - {_LABELS_FILE})
+    if not others or not all(fnmatch.fnmatch(name, _TFRECORD_GLOB) for name in others):
+        raise ConfigError(
+            f"data: {data} holds labels.txt next to files not named {_TFRECORD_GLOB} "
+            f"({', '.join(others[:3]) or 'none'}); name the TFRecord files *.tfrecord (or "
+            "train*/eval*), so labels.txt is not read as data."
+        )
+    return _TFRECORD_GLOB
 
 
 def _example_gen(config: PipelineConfig) -> tfx.types.BaseNode:
@@ -45,7 +62,7 @@ def _example_gen(config: PipelineConfig) -> tfx.types.BaseNode:
     eval_buckets = round(config.eval_fraction * 100)
     output_config = (
         None
-        if input_config
+        if len(input_config.splits) > 1
         else tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -68,7 +85,7 @@ def class_names(config: PipelineConfig) -> list[str] | None:
         return config.class_names  # remote data the compiling machine may not reach
     if config.data_format == "folder":
         return discover_layout(config.data_path).classes
-    labels = os.path.join(config.data_path, "labels.txt")
+    labels = os.path.join(config.data_path, _LABELS_FILE)
     if tf.io.gfile.exists(labels):
         with tf.io.gfile.GFile(labels) as handle:
             return [line.strip() for line in handle if line.strip()]
@@ -261,5 +278,8 @@ def create_pipeline(
         components=components,
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=config.beam_args,
+        # Beam workers import tfx first: it stubs tfx_bsl.arrow.sql_util, which TFDV 1.16
+        # imports and tfx-bsl 1.21 lacks; otherwise StatisticsGen and Transform fail in
+        # worker processes (multi_processing, Dataflow, Flink).
+        beam_pipeline_args=[*config.beam_args, "--beam_plugin=tfx"],
     )

@@ -47,9 +47,7 @@ def test_first_run_blesses_and_pushes_version_1(first_run, workspace):
     assert summary["pushed_model_dir"] == str(workspace.serving / "1")
     assert (workspace.serving / "1" / "saved_model.pb").exists()
     assert not [p for p in workspace.serving.iterdir() if p.name.startswith(".")]
-    assert f"Serve it: point TF Serving or a KServe InferenceService at {workspace.serving}" in (
-        result.stdout
-    )
+    assert f"Serve it: alexnet-tfx serve --serving-dir {workspace.serving.parent}" in result.stdout
 
 
 def test_training_leaves_history_and_tensorboard_logs(first_run):

@@ -56,6 +56,34 @@ def test_tfrecord_input_with_custom_feature_names(tmp_path):
     assert history["class_names"] == ["red", "green", "blue"]
 
 
+@pytest.mark.parametrize(
+    ("files", "patterns"),
+    [
+        (["train.tfrecord", "eval.tfrecord", "labels.txt"], {"train": "train*", "eval": "eval*"}),
+        (["train-0.gz", "test-0.gz"], {"train": "train*", "eval": "test*"}),
+        (["part-0", "part-1"], {"single_split": "*"}),
+        (["a.tfrecord", "b.tfrecord.gz", "labels.txt"], {"single_split": "*.tfrecord*"}),
+    ],
+)
+def test_tfrecord_splits_come_from_file_names(tmp_path, files, patterns):
+    from pipelines.pipeline import tfrecord_input_config
+
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+    config = tfrecord_input_config(str(tmp_path))
+    assert {split.name: split.pattern for split in config.splits} == patterns
+
+
+def test_labels_file_next_to_unnamed_records_is_a_clear_error(tmp_path):
+    from pipelines.config import ConfigError
+    from pipelines.pipeline import tfrecord_input_config
+
+    for name in ("part-0", "labels.txt"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"^data: .*labels.txt next to files not named"):
+        tfrecord_input_config(str(tmp_path))
+
+
 def test_beam_orchestrator_runs_the_same_pipeline(tmp_path, demo_dir):
     result = run_cli(
         "run",

@@ -1,14 +1,10 @@
-"""Beam arguments reach the Beam-powered components: ingestion with 2 DirectRunner worker
-processes writes exactly what the in-memory runner writes.
-
-StatisticsGen and Transform cannot use worker processes with this dependency set: their
-DoFns import tensorflow_data_validation 1.16, which needs tfx_bsl.arrow.sql_util; tfx-bsl
-1.21 lacks it, and TFX mocks it only where tfx was imported first, which Beam's workers
-have not. See BENCHMARKS.md and kubeflow/README.md."""
+"""Beam arguments reach the Beam-powered components: ingestion, statistics and Transform run
+with 2 DirectRunner worker processes and produce what the in-memory runner produces."""
 
 import glob
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -40,8 +36,18 @@ def two_runs(tmp_path_factory, demo_dir):
             output_root=str(tmp_path_factory.mktemp(mode)),
             beam_args=[f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"],
         )
-        runs[mode] = run_pipeline(config, to_component="ImageFolderExampleGen")
+        runs[mode] = run_pipeline(config, to_component="Transform")
     return runs
+
+
+def test_every_beam_component_completes_with_worker_processes(two_runs):
+    statuses = {name: c["status"] for name, c in two_runs["multi_processing"]["components"].items()}
+    assert statuses == {
+        "ImageFolderExampleGen": "complete",
+        "StatisticsGen": "complete",
+        "SchemaGen": "complete",
+        "Transform": "complete",
+    }
 
 
 def test_multi_processing_ingestion_equals_in_memory(two_runs):
@@ -49,3 +55,26 @@ def test_multi_processing_ingestion_equals_in_memory(two_runs):
     multi = _examples(two_runs["multi_processing"]["lineage"]["examples"])
     assert len(in_memory) == 120
     assert multi == in_memory
+
+
+def test_multi_processing_statistics_equal_in_memory(two_runs):
+    counts = {mode: run["examples"] for mode, run in two_runs.items()}
+    assert counts["multi_processing"] == counts["in_memory"]
+    assert sum(counts["in_memory"].values()) == 120
+
+
+def test_multi_processing_transform_equals_in_memory(two_runs):
+    """Both transform graphs, applied to the same raw examples, give the same tensors: the
+    full-pass mean and standard deviation agree across runners."""
+    import tensorflow_transform as tft
+
+    uri = two_runs["in_memory"]["lineage"]["examples"]
+    files = glob.glob(os.path.join(uri, "Split-train", "*"))
+    outputs = {}
+    for mode, run in two_runs.items():
+        transform = tft.TFTransformOutput(run["lineage"]["transform_graph"])
+        batch = next(iter(tf.data.TFRecordDataset(files).batch(8)))
+        raw = tf.io.parse_example(batch, transform.raw_feature_spec())
+        outputs[mode] = transform.transform_features_layer()(raw)["image"].numpy()
+    assert outputs["in_memory"].shape == (8, 67, 67, 3)
+    np.testing.assert_allclose(outputs["multi_processing"], outputs["in_memory"], atol=1e-4)
