@@ -268,7 +268,7 @@ def submit(
 @click.option("--max-instances", default=64, show_default=True, type=int, help="Per request.")
 @click.option("--max-body-mb", default=20.0, show_default=True, type=float)
 @click.option("--max-batch-size", default=8, show_default=True, type=int)
-@click.option("--max-wait-ms", default=2.0, show_default=True, type=float)
+@click.option("--max-wait-ms", default=10.0, show_default=True, type=float)
 @click.option("--poll-seconds", default=2.0, show_default=True, type=float)
 @user_errors
 def serve(

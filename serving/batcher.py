@@ -2,9 +2,15 @@
 
 KServe's Python server runs each request's `predict` on its own; for a convolutional network
 one call on 8 images costs far less than 8 calls on one. The batcher queues the instances of
-concurrent requests, waits at most `max_wait_ms` for a batch to fill up to `max_batch_size`,
-runs the batch on one worker thread, and hands every request its own slice of the results.
-A request larger than `max_batch_size` runs as a batch of its own; it is never split.
+concurrent requests, runs them as one batch of at most `max_batch_size` on one worker thread,
+and hands every request its own slice of the results. A request larger than
+`max_batch_size` runs as a batch of its own; it is never split.
+
+How long to wait for a batch to fill adapts to the load: the batcher expects as many rows as
+its previous batch had, and waits at most `max_wait_ms` for them. A lone client therefore
+never waits, while concurrent clients whose requests arrive a few milliseconds apart get
+batches of that size, not a trickle of partial ones. Under steady load the model is never
+idle: one batch fills while the previous one runs.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ class MicroBatcher(Generic[Item, Result]):
         self,
         run: Callable[[list[Item]], Sequence[Result]],
         max_batch_size: int = 8,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 10.0,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size: must be at least 1, got {max_batch_size}")
@@ -38,6 +44,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._pending: collections.deque[tuple[list[Item], asyncio.Future]] = collections.deque()
         self._arrived: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
+        self._expected_rows = 1
 
     async def submit(self, items: list[Item]) -> list[Result]:
         """The results for `items`, in order, computed together with concurrent submissions."""
@@ -67,7 +74,7 @@ class MicroBatcher(Generic[Item, Result]):
                 self._arrived.clear()
                 await self._arrived.wait()
             deadline = loop.time() + self.max_wait
-            while self._queued_rows() < self.max_batch_size:
+            while self._queued_rows() < min(self.max_batch_size, self._expected_rows):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -78,6 +85,7 @@ class MicroBatcher(Generic[Item, Result]):
                     break
             batch = self._take_batch()
             flat = [item for items, _ in batch for item in items]
+            self._expected_rows = len(flat)
             try:
                 results = await loop.run_in_executor(self._executor, self._run, flat)
                 if len(results) != len(flat):

@@ -17,7 +17,7 @@ class ServingOptions:
     # A small compressed file can expand to gigabytes of pixels; refuse it before decoding.
     max_image_pixels: int = 40_000_000
     max_batch_size: int = 8
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 10.0
     poll_seconds: float = 2.0
 
     def __post_init__(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from serving.options import ServingOptions
 
 
@@ -19,6 +21,8 @@ def serve(options: ServingOptions) -> None:
             self._rest_server.config.host = options.host
             await super()._serve()
 
+    # KServe's endpoints use FastAPI's ORJSONResponse, which warns on every request.
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     model = AlexNetModel(options)
     model.load()
     model_server.app.add_middleware(RequestGuard, max_body_bytes=options.max_body_bytes)

@@ -125,3 +125,33 @@ def test_empty_submission_needs_no_batch():
 def test_invalid_settings_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         MicroBatcher(Recorder(), **kwargs)
+
+
+def test_a_lone_client_never_waits_for_a_batch_to_fill():
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = MicroBatcher(recorder, max_batch_size=8, max_wait_ms=60_000)
+
+    async def scenario():
+        return [await batcher.submit([index]) for index in range(3)]
+
+    # Waiting out the one-minute max wait even once would trip run()'s 20 s guard.
+    assert run(scenario()) == [[0], [10], [20]]
+    assert recorder.batches == [[0], [1], [2]]
+
+
+def test_after_a_batch_of_four_the_next_waits_for_four():
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = MicroBatcher(recorder, max_batch_size=8, max_wait_ms=60_000)
+
+    async def scenario():
+        await batcher.submit([1, 2, 3, 4])  # one request of four rows sets the expectation
+        pending = []
+        for index in range(4):  # four one-row requests, arriving 50 ms apart
+            pending.append(asyncio.ensure_future(batcher.submit([index])))
+            await asyncio.sleep(0.05)
+        return await asyncio.gather(*pending)
+
+    assert run(scenario()) == [[0], [10], [20], [30]]
+    assert recorder.batches == [[1, 2, 3, 4], [0, 1, 2, 3]]
