@@ -1,4 +1,5 @@
-"""The micro-batcher on plain Python functions: grouping, routing, limits and errors."""
+"""The micro-batcher on plain Python functions: grouping, routing, limits and errors; and
+the server options it is configured from."""
 
 import asyncio
 import threading
@@ -155,3 +156,14 @@ def test_after_a_batch_of_four_the_next_waits_for_four():
 
     assert run(scenario()) == [[0], [10], [20], [30]]
     assert recorder.batches == [[1, 2, 3, 4], [0, 1, 2, 3]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_instances", 0), ("max_body_bytes", 0), ("max_batch_size", 0), ("poll_seconds", -1)],
+)
+def test_server_options_name_the_bad_field(field, value):
+    from serving.options import ServingOptions
+
+    with pytest.raises(ValueError, match=f"^{field}: must"):
+        ServingOptions(serving_dir="/tmp/none", **{field: value})
