@@ -40,10 +40,6 @@ class AlexNetModel(kserve.Model):
         self._served: ServedModel | None = None
         self._watcher: VersionWatcher | None = None
 
-    @property
-    def served(self) -> ServedModel | None:
-        return self._served
-
     def load(self) -> bool:
         """Loads and warms the newest complete version; ready only after that."""
         self._served = ServedModel.latest(self.options.serving_dir, self.name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 
-import numpy as np
 import tensorflow as tf
 from kserve.logging import logger
 from PIL import Image
@@ -59,16 +58,21 @@ class ServedModel:
     def predict(self, images: list[bytes]) -> list[Prediction]:
         """Predictions for images already checked with `modules.image_check`."""
         outputs = self._serve(images=tf.constant(images, dtype=tf.string))
-        probabilities = outputs["probabilities"].numpy()
-        class_ids = np.argmax(probabilities, axis=1)
+        # The signature already picks the class; only the names' text is decoded here.
         return [
             Prediction(
-                class_name=self.class_names[class_id],
+                class_name=name.decode(),
                 class_id=int(class_id),
-                score=float(row[class_id]),
+                score=float(score),
                 probabilities=row.tolist(),
                 model_version=self.version,
                 class_names=self.class_names,
             )
-            for row, class_id in zip(probabilities, class_ids, strict=True)
+            for name, class_id, score, row in zip(
+                outputs["class_names"].numpy(),
+                outputs["class_ids"].numpy(),
+                outputs["scores"].numpy(),
+                outputs["probabilities"].numpy(),
+                strict=True,
+            )
         ]
