@@ -1,5 +1,6 @@
 """ImageFolderExampleGen: layout discovery, decoding checks, splits, and a real pipeline run."""
 
+import itertools
 import json
 import subprocess
 
@@ -12,7 +13,7 @@ from components.image_folder_example_gen.executor import (
     ImageFolderError,
     assign_splits,
     discover_layout,
-    validate_image,
+    validate_images,
 )
 
 
@@ -63,23 +64,29 @@ REJECTED = {
 )
 def test_rejects_each_bad_file_with_its_reason(tmp_path, name, reason):
     _write(tmp_path, MESSY)
-    checked = validate_image(str(tmp_path), ImageFile(name, name.split("/")[0]))
+    (checked,) = validate_images(str(tmp_path), [ImageFile(name, name.split("/")[0])])
     assert checked.reject_reason is not None and checked.reject_reason.startswith(reason)
 
 
 def test_accepts_every_format_and_records_size(tmp_path):
     _write(tmp_path, MESSY)
-    for name in (
-        "cat/a.jpg",
-        "cat/b.JPEG",
-        "cat/c.png",
-        "cat/d.gif",
-        "cat/nested/e.bmp",
-        "dog/b.PNG",
-    ):
-        checked = validate_image(str(tmp_path), ImageFile(name, "x"))
-        assert checked.reject_reason is None, (name, checked.reject_reason)
+    names = ["cat/a.jpg", "cat/b.JPEG", "cat/c.png", "cat/d.gif", "cat/nested/e.bmp", "dog/b.PNG"]
+    for checked in validate_images(str(tmp_path), [ImageFile(name, "x") for name in names]):
+        assert checked.reject_reason is None, (checked.relative_path, checked.reject_reason)
         assert (checked.height, checked.width) == (30, 40)
+
+
+def test_a_batch_with_bad_files_gives_each_file_its_own_answer(tmp_path):
+    _write(tmp_path, MESSY)
+    images = [ImageFile(path, path.split("/")[0] if "/" in path else None) for path in MESSY]
+    checked = {image.relative_path: image for image in validate_images(str(tmp_path), images)}
+    assert [image.relative_path for image in checked.values()] == list(MESSY)
+    for path, image in checked.items():
+        if path in REJECTED:
+            assert image.reject_reason.startswith(REJECTED[path]), (path, image.reject_reason)
+        else:
+            assert image.reject_reason is None, (path, image.reject_reason)
+            assert (image.height, image.width) == (30, 40)
 
 
 def test_layout_errors_name_the_folder(tmp_path):
@@ -118,14 +125,14 @@ def test_presplit_layout_uses_its_folders(tmp_path):
 
 def test_split_is_deterministic_and_covers_both_splits():
     images = [ImageFile(f"cls/{i}.jpg", "cls") for i in range(200)]
-    first = {i.relative_path: i.split for i in assign_splits(("cls", images), 0.2)}
-    second = {i.relative_path: i.split for i in assign_splits(("cls", list(reversed(images))), 0.2)}
+    first = {i.relative_path: i.split for i in assign_splits(images, 0.2)}
+    second = {i.relative_path: i.split for i in assign_splits(list(reversed(images)), 0.2)}
     assert first == second
     assert 25 <= sum(split == "eval" for split in first.values()) <= 55
     for n in (2, 3):
         pair = [ImageFile(f"c/{i}.jpg", "c") for i in range(n)]
-        assert {i.split for i in assign_splits(("c", pair), 0.2)} == {"train", "eval"}
-    assert [i.split for i in assign_splits(("c", pair[:1]), 0.2)] in (["train"], ["eval"])
+        assert {i.split for i in assign_splits(pair, 0.2)} == {"train", "eval"}
+    assert [i.split for i in assign_splits(pair[:1], 0.2)] in (["train"], ["eval"])
 
 
 def _read_examples(pattern):
@@ -210,3 +217,12 @@ def test_examples_carry_image_label_and_metadata(messy_run):
     assert len(seen) == 8
     for cls in ("cat", "dog"):
         assert {split for path, split in seen.items() if path.startswith(cls)} == {"train", "eval"}
+
+
+def test_classes_are_interleaved_in_the_written_files(first_run):
+    """Trainers shuffle in a bounded buffer, so one class after another would train badly."""
+    summary, _ = first_run
+    examples = _read_examples(f"{summary['lineage']['examples']}/Split-train/*.tfrecord")
+    labels = [example.features.feature["label"].int64_list.value[0] for example in examples]
+    changes = sum(first != second for first, second in itertools.pairwise(labels))
+    assert changes >= len(labels) // 2, labels
