@@ -67,9 +67,8 @@ class PipelineConfig:
     pipeline_root: str | None = None
     serving_dir: str | None = None
 
-    beam_args: list[str] = dataclasses.field(
-        default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-    )
+    # Empty: Beam's in-process DirectRunner.
+    beam_args: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.validate()

@@ -176,6 +176,17 @@ def trainer_config(config: PipelineConfig) -> dict:
     }
 
 
+def _beam_pipeline_args(beam_args: list[str]) -> list[str]:
+    # None at all for the in-process DirectRunner: with any Beam args, TFX packages itself
+    # as an sdist for remote workers, 1.3 s before every Beam component.
+    if not beam_args:
+        return []
+    # Workers import tfx first: it stubs tfx_bsl.arrow.sql_util, which TFDV 1.16 imports and
+    # tfx-bsl 1.21 lacks; otherwise StatisticsGen and Transform fail in worker processes
+    # (multi_processing, Dataflow, Flink).
+    return [*beam_args, "--beam_plugin=tfx"]
+
+
 def create_pipeline(
     config: PipelineConfig, metadata_connection_config: Any | None = None
 ) -> tfx.dsl.Pipeline:
@@ -278,8 +289,5 @@ def create_pipeline(
         components=components,
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
-        # Beam workers import tfx first: it stubs tfx_bsl.arrow.sql_util, which TFDV 1.16
-        # imports and tfx-bsl 1.21 lacks; otherwise StatisticsGen and Transform fail in
-        # worker processes (multi_processing, Dataflow, Flink).
-        beam_pipeline_args=[*config.beam_args, "--beam_plugin=tfx"],
+        beam_pipeline_args=_beam_pipeline_args(config.beam_args),
     )
