@@ -26,6 +26,25 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the field."""
 
 
+def _check_schema(path: str) -> None:
+    """Fails now, naming the field, rather than when ImportSchemaGen runs."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    if "://" in path:
+        return  # Read by the cluster, which may see storage this machine does not.
+    try:
+        with open(path) as handle:
+            text_format.Parse(handle.read(), schema_pb2.Schema())
+    except OSError as error:
+        raise ConfigError(f"schema_file: cannot read {path}: {error.strerror}.") from error
+    except text_format.ParseError as error:
+        raise ConfigError(
+            f"schema_file: {path} is not a text-format TFMD Schema: {error}. Start from the "
+            f"schema.pbtxt a run's SchemaGen wrote and edit it."
+        ) from error
+
+
 @dataclasses.dataclass
 class PipelineConfig:
     preset: str = "demo"
@@ -41,6 +60,8 @@ class PipelineConfig:
     num_classes: int | None = None  # None: taken from the data.
     # TFRecord input: names in label order. Image folders carry their own (folder names).
     class_names: list[str] | None = None
+    # A curated schema (schema.pbtxt) the data is validated against; None: inferred from it.
+    schema_file: str | None = None
 
     # Model and training.
     image_size: int = 227
@@ -78,6 +99,10 @@ class PipelineConfig:
         return _absolute(self.data or os.path.join(self.output_root, "data", "demo"))
 
     @property
+    def schema_path(self) -> str | None:
+        return _absolute(self.schema_file) if self.schema_file else None
+
+    @property
     def pipeline_root_path(self) -> str:
         return _absolute(self.pipeline_root or os.path.join(self.output_root, "pipeline_root"))
 
@@ -107,6 +132,8 @@ class PipelineConfig:
             raise ConfigError(
                 f"class_names: {len(self.class_names)} names but num_classes is {self.num_classes}."
             )
+        if self.schema_file:
+            _check_schema(self.schema_file)
         if not 0 < self.eval_fraction < 1:
             raise ConfigError(f"eval_fraction: must be between 0 and 1, got {self.eval_fraction}.")
         for name in ("batch_size", "epochs", "steps_per_epoch", "eval_steps"):

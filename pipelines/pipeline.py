@@ -202,10 +202,14 @@ def create_pipeline(
     # Computes statistics over the data for visualization and validation.
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
 
-    # Infers a schema from the statistics.
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
-    )
+    # Imports the curated schema if there is one, else infers one; a schema inferred from the
+    # same statistics it is checked against flags little.
+    if config.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+        )
 
     # Checks the eval split (and later spans) against the schema.
     example_validator = tfx.components.ExampleValidator(

@@ -172,7 +172,12 @@ def build(
             name: artifact.uri
             for name, artifact in (
                 ("examples", examples),
-                ("schema", lineage.output("SchemaGen", "schema")),
+                (
+                    "schema",
+                    lineage.output(
+                        "ImportSchemaGen" if config.schema_file else "SchemaGen", "schema"
+                    ),
+                ),
                 ("transform_graph", lineage.output("Transform", "transform_graph")),
                 ("model", model),
                 ("baseline_model", baseline),

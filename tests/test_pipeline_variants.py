@@ -1,13 +1,14 @@
 """Other ways in and through the pipeline: TFRecord input with its own feature names, the
-Beam orchestrator, materialized Transform output, and a failing component."""
+Beam orchestrator, materialized Transform output, a curated schema, and a failing component."""
 
 import json
+import shutil
 
 import pytest
 import tensorflow as tf
 from conftest import encode, run_cli
 
-from pipelines.config import build_config
+from pipelines.config import ConfigError, build_config
 from pipelines.local_runner import run_pipeline
 
 
@@ -158,3 +159,75 @@ def test_failing_component_names_itself_and_its_logs(tmp_path):
 def test_image_bytes_do_not_flood_logs(first_run, marker):
     summary, _ = first_run
     assert marker not in open(summary["log_path"]).read()
+
+
+CURATED_SCHEMA = """
+feature { name: "class_name" type: BYTES domain: "class_name" shape { dim { size: 1 } } }
+feature { name: "label" type: INT shape { dim { size: 1 } } }
+feature { name: "image" type: BYTES shape { dim { size: 1 } } }
+feature { name: "path" type: BYTES shape { dim { size: 1 } } }
+feature { name: "height" type: INT shape { dim { size: 1 } } }
+feature { name: "width" type: INT shape { dim { size: 1 } } }
+string_domain { name: "class_name" value: "cat" value: "dog" }
+"""
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """Class folders cat, dog and bird, and a curated schema that knows only cat and dog."""
+    root = tmp_path_factory.mktemp("curated")
+    for index, cls in enumerate(("cat", "dog", "bird")):
+        for image in range(5):
+            path = root / "data" / cls / f"{image}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(encode("PNG", colour=(80 * index, 40 * image, 90)))
+    (root / "schema.pbtxt").write_text(CURATED_SCHEMA)
+    (root / "config.yaml").write_text(f"schema_file: {root / 'schema.pbtxt'}\n")
+    return root
+
+
+def test_fail_on_anomalies_stops_before_training(curated):
+    out = curated / "out"
+    result = run_cli(
+        "run",
+        "--data",
+        str(curated / "data"),
+        "--config",
+        str(curated / "config.yaml"),
+        "--preset",
+        "tiny",
+        "--output-root",
+        str(out),
+        "--fail-on-anomalies",
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "data anomalies (--fail-on-anomalies); nothing was trained" in result.stderr
+    assert "class_name" in result.stdout and "bird" in result.stdout
+    assert "ImportSchemaGen" in result.stdout
+    assert not (out / "pipeline_root" / "Trainer").exists()
+    assert not (out / "serving_model").exists()
+
+
+def test_data_that_fits_the_curated_schema_has_no_anomalies(curated, tmp_path):
+    shutil.copytree(curated / "data", tmp_path / "data", ignore=shutil.ignore_patterns("bird"))
+    config = build_config(
+        "tiny",
+        data=str(tmp_path / "data"),
+        schema_file=str(curated / "schema.pbtxt"),
+        output_root=str(tmp_path / "out"),
+    )
+    summary = run_pipeline(config, to_component="ExampleValidator")
+    assert summary["anomalies"] == []
+    assert summary["lineage"]["schema"].startswith(str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "schema_file: cannot read"), ("feature { nme: 1 }", "not a text-format TFMD Schema")],
+)
+def test_unusable_schema_file_is_a_config_error(tmp_path, content, message):
+    path = tmp_path / "schema.pbtxt"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        build_config("tiny", schema_file=str(path))
