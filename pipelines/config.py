@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 
 
 def _check_schema(path: str) -> None:
-    """Fails now, naming the field, rather than when ImportSchemaGen runs."""
+    """Fails now, naming the field, rather than when the schema import runs."""
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 

@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from components.atomic_push_executor import Executor as AtomicPushExecutor
+from components.curated_import_schema_gen import CuratedImportSchemaGen
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.image_folder_example_gen.executor import discover_layout
 from components.pushed_model_resolver import PushedModelResolver
@@ -205,7 +206,7 @@ def create_pipeline(
     # Imports the curated schema if there is one, else infers one; a schema inferred from the
     # same statistics it is checked against flags little.
     if config.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        schema_gen = CuratedImportSchemaGen(schema_file=config.schema_path)
     else:
         schema_gen = tfx.components.SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True

@@ -175,7 +175,7 @@ def build(
                 (
                     "schema",
                     lineage.output(
-                        "ImportSchemaGen" if config.schema_file else "SchemaGen", "schema"
+                        "CuratedImportSchemaGen" if config.schema_file else "SchemaGen", "schema"
                     ),
                 ),
                 ("transform_graph", lineage.output("Transform", "transform_graph")),

@@ -203,7 +203,7 @@ def test_fail_on_anomalies_stops_before_training(curated):
     assert result.returncode == 1, result.stderr[-3000:]
     assert "data anomalies (--fail-on-anomalies); nothing was trained" in result.stderr
     assert "class_name" in result.stdout and "bird" in result.stdout
-    assert "ImportSchemaGen" in result.stdout
+    assert "CuratedImportSchemaGen" in result.stdout
     assert not (out / "pipeline_root" / "Trainer").exists()
     assert not (out / "serving_model").exists()
 
@@ -219,6 +219,27 @@ def test_data_that_fits_the_curated_schema_has_no_anomalies(curated, tmp_path):
     summary = run_pipeline(config, to_component="ExampleValidator")
     assert summary["anomalies"] == []
     assert summary["lineage"]["schema"].startswith(str(tmp_path / "out"))
+
+
+def test_an_edited_curated_schema_is_imported_again(curated, tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text(CURATED_SCHEMA)
+
+    def validate():
+        config = build_config(
+            "tiny",
+            data=str(curated / "data"),
+            schema_file=str(schema),
+            output_root=str(tmp_path / "out"),
+        )
+        return run_pipeline(config, to_component="ExampleValidator")
+
+    first = validate()
+    assert any("bird" in message for message in first["anomalies"])
+    schema.write_text(CURATED_SCHEMA.replace('value: "dog"', 'value: "dog" value: "bird"'))
+    second = validate()
+    assert second["components"]["CuratedImportSchemaGen"]["status"] == "complete"
+    assert not any("class_name" in message for message in second["anomalies"])
 
 
 @pytest.mark.parametrize(
