@@ -27,17 +27,20 @@ class ConfigError(ValueError):
 
 
 def _check_schema(path: str) -> None:
-    """Fails now, naming the field, rather than when the schema import runs."""
+    """Fails now, naming the field, rather than when the schema import runs.
+
+    The pipeline reads the file anyway when it is built (its digest is the import's cache
+    key), so a URI is checked here too.
+    """
+    import tensorflow as tf
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    if "://" in path:
-        return  # Read by the cluster, which may see storage this machine does not.
     try:
-        with open(path) as handle:
+        with tf.io.gfile.GFile(path) as handle:
             text_format.Parse(handle.read(), schema_pb2.Schema())
-    except OSError as error:
-        raise ConfigError(f"schema_file: cannot read {path}: {error.strerror}.") from error
+    except tf.errors.OpError as error:
+        raise ConfigError(f"schema_file: cannot read {path}: {error.message}.") from error
     except text_format.ParseError as error:
         raise ConfigError(
             f"schema_file: {path} is not a text-format TFMD Schema: {error}. Start from the "
