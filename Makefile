@@ -19,6 +19,7 @@ test: setup
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 bench: setup
 	@mkdir -p benchmarks/results

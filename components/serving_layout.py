@@ -6,8 +6,7 @@ import os
 
 import tensorflow as tf
 
-# TF Serving ignores assets.extra/ beyond warm-up requests; clients read the class list here.
-CLASS_NAMES_FILE = os.path.join("assets.extra", "labels.txt")
+from contract.prediction import CLASS_NAMES_FILE
 
 
 def model_base(serving_dir: str, model_name: str) -> str:
@@ -43,13 +42,6 @@ def fingerprint(saved_model_dir: str) -> bytes | None:
         return None
     with tf.io.gfile.GFile(path, "rb") as handle:
         return handle.read()
-
-
-def write_class_names(saved_model_dir: str, class_names: list[str]) -> None:
-    path = os.path.join(saved_model_dir, CLASS_NAMES_FILE)
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as handle:
-        handle.write("".join(f"{name}\n" for name in class_names))
 
 
 def read_class_names(saved_model_dir: str) -> list[str]:

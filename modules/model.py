@@ -31,7 +31,8 @@ import dataclasses
 import tensorflow as tf
 import tf_keras as keras
 
-INPUT_FEATURE = "image"
+from contract.data import IMAGE_KEY
+
 CANONICAL_IMAGE_SIZE = 227
 
 LRN_DEPTH_RADIUS = 2
@@ -154,7 +155,7 @@ def build_alexnet(
 ) -> keras.Model:
     """Returns an uncompiled AlexNet taking a normalized float image batch under `image`."""
     validate_arguments(num_classes, image_size, width_multiplier, dropout)
-    inputs = keras.Input(shape=(image_size, image_size, 3), name=INPUT_FEATURE)
+    inputs = keras.Input(shape=(image_size, image_size, 3), name=IMAGE_KEY)
     x = inputs
     for spec in CONV_LAYERS:
         x = keras.layers.Conv2D(

@@ -3,7 +3,7 @@
 Both signatures embed the same TFT layer as training, so no preprocessing is written twice:
   serving_default(images: tf.string [None])   raw encoded images (TF Serving / KServe V1)
   serving_examples(examples: tf.string [None]) serialized tf.Examples (TFMA, batch jobs)
-Each returns probabilities [None, C], class_ids [None], class_names [None], scores [None].
+Each returns the fields of `contract.prediction.OUTPUTS`.
 """
 
 from __future__ import annotations
@@ -21,38 +21,35 @@ import tf_keras as keras
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components import serving_layout
+from contract import prediction
+from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE
+from modules.hyperparameters import Hyperparameters, check_known_keys
 from modules.model import build_alexnet, compile_alexnet
-from modules.transform import IMAGE_KEY, LABEL_KEY
 
 HISTORY_FILE = "training_history.json"
 EPOCH_LOG = "epochs.jsonl"
-LABELS_FILE = "labels.txt"
 CROP_FRACTION = 0.875  # AlexNet's 224 of 256
 SHUFFLE_BUFFER = 1024
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainerSettings:
-    """Hyperparameters and data facts the pipeline passes in `custom_config`."""
+class TrainerInputs:
+    """What run_fn needs beyond TFX's own arguments, passed whole in `custom_config`."""
 
-    image_feature: str
-    image_size: int
-    width_multiplier: float
-    dropout: float
-    batch_size: int
-    epochs: int
-    learning_rate: float
-    seed: int
-    cache_decoded: bool
-    materialized: bool
-    class_names: list[str] | None = None
+    hyperparameters: Hyperparameters
+    image_feature: str  # raw feature holding the encoded image
+    class_names: list[str] | None = None  # None: ExampleGen's labels.txt
     num_classes: int | None = None
 
+    def to_custom_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
     @classmethod
-    def from_custom_config(cls, config: dict[str, Any]) -> TrainerSettings:
-        fields = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in config.items() if key in fields})
+    def from_custom_config(cls, values: dict[str, Any]) -> TrainerInputs:
+        """Fails on a key it does not know, rather than dropping it."""
+        check_known_keys(cls, values, "Trainer custom_config key")
+        hyperparameters = Hyperparameters.from_dict(values["hyperparameters"])
+        return cls(**{**values, "hyperparameters": hyperparameters})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,17 +74,17 @@ def make_strategy(plan: DevicePlan) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def resolve_class_names(train_files: list[str], settings: TrainerSettings) -> list[str]:
+def resolve_class_names(train_files: list[str], inputs: TrainerInputs) -> list[str]:
     """Names from the config, else ImageFolderExampleGen's labels.txt, else label indices."""
-    if settings.class_names:
-        return list(settings.class_names)
+    if inputs.class_names:
+        return list(inputs.class_names)
     # train_files look like <examples uri>/Split-train/*
     labels = os.path.join(os.path.dirname(os.path.dirname(train_files[0])), LABELS_FILE)
     if tf.io.gfile.exists(labels):
         with tf.io.gfile.GFile(labels) as handle:
             return [line.strip() for line in handle if line.strip()]
-    if settings.num_classes:
-        return [str(index) for index in range(settings.num_classes)]
+    if inputs.num_classes:
+        return [str(index) for index in range(inputs.num_classes)]
     raise ValueError(
         "The number of classes is unknown: the examples carry no labels.txt. Set class_names "
         "or num_classes in the pipeline config."
@@ -106,42 +103,41 @@ def make_dataset(
     files: list[str],
     data_accessor: tfx.components.DataAccessor,
     transform_output: tft.TFTransformOutput,
-    settings: TrainerSettings,
+    hyperparameters: Hyperparameters,
     num_classes: int,
     training: bool,
 ) -> tf.data.Dataset:
     """Raw examples -> TFT layer (parallel, per batch) -> cache -> augment -> batches."""
+    hp = hyperparameters
     metadata = (
-        transform_output.transformed_metadata
-        if settings.materialized
-        else transform_output.raw_metadata
+        transform_output.transformed_metadata if hp.materialize else transform_output.raw_metadata
     )
     dataset = data_accessor.tf_dataset_factory(
         files,
-        tfxio.TensorFlowDatasetOptions(batch_size=settings.batch_size, num_epochs=1, shuffle=False),
+        tfxio.TensorFlowDatasetOptions(batch_size=hp.batch_size, num_epochs=1, shuffle=False),
         metadata.schema,
     )
-    if not settings.materialized:
+    if not hp.materialize:
         layer = transform_output.transform_features_layer()
         dataset = dataset.map(layer, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.map(
         lambda features: (
-            tf.reshape(features[IMAGE_KEY], [-1, settings.image_size, settings.image_size, 3]),
+            tf.reshape(features[IMAGE_KEY], [-1, hp.image_size, hp.image_size, 3]),
             tf.one_hot(tf.reshape(features[LABEL_KEY], [-1]), num_classes),
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).unbatch()
-    if settings.cache_decoded:
+    if hp.cache_decoded:
         dataset = dataset.cache()
     if training:
         dataset = dataset.shuffle(SHUFFLE_BUFFER).repeat()
         dataset = dataset.map(
-            lambda image, label: _augment(image, label, settings.image_size),
+            lambda image, label: _augment(image, label, hp.image_size),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     else:
         dataset = dataset.repeat()
-    return dataset.batch(settings.batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(hp.batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -188,37 +184,39 @@ def _predictions(model: keras.Model, images: tf.Tensor, names: tf.Tensor) -> dic
     probabilities = tf.cast(model(images, training=False), tf.float32)
     class_ids = tf.argmax(probabilities, axis=1)
     return {
-        "probabilities": probabilities,
-        "class_ids": class_ids,
-        "class_names": tf.gather(names, class_ids),
-        "scores": tf.reduce_max(probabilities, axis=1),
+        prediction.PROBABILITIES.name: probabilities,
+        prediction.CLASS_ID.name: class_ids,
+        prediction.CLASS_NAME.name: tf.gather(names, class_ids),
+        prediction.SCORE.name: tf.reduce_max(probabilities, axis=1),
     }
 
 
 def export_model(
     model: keras.Model,
     transform_output: tft.TFTransformOutput,
-    settings: TrainerSettings,
+    image_feature: str,
     class_names: list[str],
     path: str,
 ) -> None:
     """Saves a SavedModel whose two signatures run the TFT layer, then the network."""
     model.tft_layer = transform_output.transform_features_layer()
     names = tf.constant(class_names)
-    image_spec = {
-        settings.image_feature: transform_output.raw_feature_spec()[settings.image_feature]
-    }
+    image_spec = {image_feature: transform_output.raw_feature_spec()[image_feature]}
 
     def transformed_images(raw: dict[str, tf.Tensor]) -> tf.Tensor:
         return model.tft_layer(raw)[IMAGE_KEY]
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")], autograph=False)
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=prediction.IMAGES_INPUT)],
+        autograph=False,
+    )
     def serve_images(images: tf.Tensor) -> dict:
-        raw = {settings.image_feature: tf.reshape(images, [-1, 1])}
+        raw = {image_feature: tf.reshape(images, [-1, 1])}
         return _predictions(model, transformed_images(raw), names)
 
     @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+        input_signature=[tf.TensorSpec([None], tf.string, name=prediction.EXAMPLES_INPUT)],
+        autograph=False,
     )
     def serve_examples(examples: tf.Tensor) -> dict:
         raw = tf.io.parse_example(examples, image_spec)
@@ -228,17 +226,21 @@ def export_model(
         path,
         save_format="tf",
         signatures={
-            "serving_default": serve_images.get_concrete_function(),
-            "serving_examples": serve_examples.get_concrete_function(),
+            prediction.IMAGES_SIGNATURE: serve_images.get_concrete_function(),
+            prediction.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
         },
     )
-    serving_layout.write_class_names(path, class_names)
+    labels = os.path.join(path, prediction.CLASS_NAMES_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(labels))
+    with tf.io.gfile.GFile(labels, "w") as handle:
+        handle.write("".join(f"{name}\n" for name in class_names))
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """The TFX Trainer entry point."""
-    settings = TrainerSettings.from_custom_config(fn_args.custom_config or {})
-    class_names = resolve_class_names(fn_args.train_files, settings)
+    inputs = TrainerInputs.from_custom_config(fn_args.custom_config or {})
+    hp = inputs.hyperparameters
+    class_names = resolve_class_names(fn_args.train_files, inputs)
     plan = plan_devices([device.name for device in tf.config.list_physical_devices("GPU")])
     logging.info(
         "Trainer: devices %s, strategy %s, precision policy %s",
@@ -248,14 +250,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     keras.mixed_precision.set_global_policy(plan.policy)
     strategy = make_strategy(plan)
-    keras.utils.set_random_seed(settings.seed)
+    keras.utils.set_random_seed(hp.seed)
 
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train = make_dataset(
         fn_args.train_files,
         fn_args.data_accessor,
         transform_output,
-        settings,
+        hp,
         len(class_names),
         training=True,
     )
@@ -263,18 +265,16 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         fn_args.eval_files,
         fn_args.data_accessor,
         transform_output,
-        settings,
+        hp,
         len(class_names),
         training=False,
     )
     with strategy.scope():
         model = compile_alexnet(
-            build_alexnet(
-                len(class_names), settings.image_size, settings.width_multiplier, settings.dropout
-            ),
-            settings.learning_rate,
+            build_alexnet(len(class_names), hp.image_size, hp.width_multiplier, hp.dropout),
+            hp.learning_rate,
         )
-    steps_per_epoch = max(1, fn_args.train_steps // max(1, settings.epochs))
+    steps_per_epoch = max(1, fn_args.train_steps // max(1, hp.epochs))
     epoch_log = os.path.join(fn_args.model_run_dir, EPOCH_LOG)
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(fn_args.model_run_dir, "backup")),
@@ -283,7 +283,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     ]
     model.fit(
         train,
-        epochs=settings.epochs,
+        epochs=hp.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=evaluation,
         validation_steps=max(1, fn_args.eval_steps),
@@ -292,10 +292,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
 
     keras.mixed_precision.set_global_policy("float32")
-    export_model(model, transform_output, settings, class_names, fn_args.serving_model_dir)
+    export_model(
+        model, transform_output, inputs.image_feature, class_names, fn_args.serving_model_dir
+    )
     epochs = read_epoch_log(epoch_log)
     timed = epochs[1:] or epochs  # the first epoch includes tracing and cache filling
-    images = steps_per_epoch * settings.batch_size * len(timed)
+    images = steps_per_epoch * hp.batch_size * len(timed)
     history = {
         "epochs": len(epochs),
         "loss": [record.get("loss") for record in epochs],

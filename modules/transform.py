@@ -11,18 +11,25 @@ split, computed by TFT analyzers in one full pass (Transform analyzes `train` on
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-IMAGE_KEY = "image"  # transformed features
-LABEL_KEY = "label"
+from contract.data import IMAGE_KEY, LABEL_KEY
 
-# custom_config keys
-IMAGE_FEATURE = "image_feature"
-LABEL_FEATURE = "label_feature"
-IMAGE_SIZE = "image_size"
+
+@dataclasses.dataclass(frozen=True)
+class TransformSettings:
+    """What preprocessing_fn needs, passed whole in the Transform's custom_config."""
+
+    image_feature: str  # raw feature holding the encoded image
+    label_feature: str  # raw feature holding the int64 class index
+    image_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def decode_and_resize(encoded: tf.Tensor, size: int) -> tf.Tensor:
@@ -50,8 +57,9 @@ def decode_batch(encoded: tf.Tensor, size: int) -> tf.Tensor:
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
     """Raw examples to {image: normalized float32 [S, S, 3], label: int64}."""
-    size = int(custom_config[IMAGE_SIZE])
-    images = decode_batch(inputs[custom_config[IMAGE_FEATURE]], size)
+    settings = TransformSettings(**custom_config)
+    size = settings.image_size
+    images = decode_batch(inputs[settings.image_feature], size)
     # Every image has size*size pixels after resizing, so the mean of per-image channel
     # means is the mean over all pixels; likewise for the mean of squares.
     channel_mean = tft.mean(tf.reduce_mean(images, axis=[1, 2]), reduce_instance_dims=False)
@@ -59,7 +67,7 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
         tf.reduce_mean(tf.square(images), axis=[1, 2]), reduce_instance_dims=False
     )
     channel_std = tf.sqrt(tf.maximum(channel_square_mean - tf.square(channel_mean), 1e-6))
-    labels = tf.reshape(inputs[custom_config[LABEL_FEATURE]], [-1])
+    labels = tf.reshape(inputs[settings.label_feature], [-1])
     return {
         IMAGE_KEY: (images - channel_mean) / channel_std,
         LABEL_KEY: tf.cast(labels, tf.int64),

@@ -5,13 +5,15 @@ Heavy imports (TensorFlow, TFX) happen inside the commands, so `--help` is insta
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from pipelines.config import PRESETS
+from modules.hyperparameters import Hyperparameters
+from pipelines.config import PRESETS, PipelineConfig, build_config
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,6 +27,83 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(str(error)) from error
 
     return wrapper
+
+
+def _hyperparameter_options() -> list[Callable[..., Any]]:
+    """One flag per Hyperparameters field: --batch-size, --materialize/--no-materialize, ..."""
+    options = []
+    for field in dataclasses.fields(Hyperparameters):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata["help"]
+        if field.type == "bool":
+            flag = f"{flag}/--no-{flag[2:]}"
+            options.append(click.option(flag, field.name, default=None, help=help_text))
+        else:
+            kind = {"int": int, "float": float}[field.type]
+            options.append(click.option(flag, field.name, type=kind, help=help_text))
+    return options
+
+
+HYPERPARAMETERS = [field.name for field in dataclasses.fields(Hyperparameters)]
+
+_CONFIG_OPTIONS = [
+    click.option("--preset", type=click.Choice(list(PRESETS))),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        help="YAML file of config fields; flags override it.",
+    ),
+    click.option("--data", help="Image folder or TFRecord folder. Default: the demo dataset."),
+    click.option("--data-format", type=click.Choice(["folder", "tfrecord"])),
+    click.option("--output-root", help="Where outputs go unless overridden (default: outputs)."),
+    click.option("--pipeline-root", help="Artifact root (a URI for Kubeflow)."),
+    click.option("--serving-dir", help="Where blessed models are pushed."),
+    click.option(
+        "--beam-arg",
+        "beam_args",
+        multiple=True,
+        help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
+    ),
+    click.option("--min-accuracy", type=float, help="Bless only at or above this eval accuracy."),
+    click.option(
+        "--fail-on-anomalies/--no-fail-on-anomalies",
+        default=None,
+        help="Stop the run, non-zero, before training if the data has anomalies.",
+    ),
+    *_hyperparameter_options(),
+]
+
+
+def config_from_params(params: dict[str, Any]) -> tuple[PipelineConfig, dict[str, Any]]:
+    """The config the parsed flags make, and the parameters that are not config flags.
+
+    Precedence: --preset < --config YAML < the other flags.
+    """
+    rest = dict(params)
+    preset, config_file = rest.pop("preset"), rest.pop("config_file")
+    beam_args = list(rest.pop("beam_args")) or None
+    training = {name: rest.pop(name) for name in HYPERPARAMETERS}
+    fields = {name: rest.pop(name) for name in list(rest) if name in _CONFIG_FIELDS}
+    config = build_config(preset, config_file, training, beam_args=beam_args, **fields)
+    return config, rest
+
+
+def pipeline_config(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds the config flags to a command and hands it the PipelineConfig they make."""
+
+    @functools.wraps(command)
+    @user_errors
+    def wrapper(**params: Any) -> Any:
+        config, rest = config_from_params(params)
+        return command(config=config, **rest)
+
+    for option in reversed(_CONFIG_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+_CONFIG_FIELDS = {field.name for field in dataclasses.fields(PipelineConfig)}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,109 +154,40 @@ def demo_data(out: str, per_class: int, seed: int) -> None:
 
 
 @main.command()
-@click.option("--data", help="Image folder or TFRecord folder. Default: the demo dataset.")
-@click.option("--data-format", type=click.Choice(["folder", "tfrecord"]))
-@click.option("--preset", type=click.Choice(list(PRESETS)))
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="YAML file of config fields; flags override it.",
-)
-@click.option("--output-root", help="Where outputs go unless overridden (default: outputs).")
-@click.option("--pipeline-root")
-@click.option("--serving-dir")
+@pipeline_config
 @click.option("--to", "to_component", help="Run up to and including this component.")
 @click.option(
     "--orchestrator", type=click.Choice(["local", "beam"]), default="local", show_default=True
 )
 @click.option(
-    "--beam-arg",
-    "beam_args",
-    multiple=True,
-    help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
-)
-@click.option("--epochs", type=int)
-@click.option("--steps-per-epoch", type=int)
-@click.option("--batch-size", type=int)
-@click.option("--learning-rate", type=float)
-@click.option("--min-accuracy", type=float, help="Bless only at or above this eval accuracy.")
-@click.option(
-    "--fail-on-anomalies",
-    is_flag=True,
-    help="Stop after ExampleValidator, non-zero, if the data has anomalies.",
-)
-@click.option(
     "--summary-json", type=click.Path(dir_okay=False), help="Also write the run summary here."
 )
-@user_errors
 def run(
-    data: str | None,
-    data_format: str | None,
-    preset: str | None,
-    config_file: str | None,
-    output_root: str | None,
-    pipeline_root: str | None,
-    serving_dir: str | None,
-    to_component: str | None,
-    orchestrator: str,
-    beam_args: tuple[str, ...],
-    epochs: int | None,
-    steps_per_epoch: int | None,
-    batch_size: int | None,
-    learning_rate: float | None,
-    min_accuracy: float | None,
-    fail_on_anomalies: bool,
-    summary_json: str | None,
+    config: PipelineConfig, to_component: str | None, orchestrator: str, summary_json: str | None
 ) -> None:
     """Run the pipeline locally."""
-    import json
     import os
 
-    from pipelines.config import build_config
     from pipelines.local_runner import PipelineFailed, run_pipeline
-    from pipelines.run_summary import describe
+    from pipelines.summary_text import describe
 
-    config = build_config(
-        preset,
-        config_file,
-        data=data,
-        data_format=data_format,
-        output_root=output_root,
-        pipeline_root=pipeline_root,
-        serving_dir=serving_dir,
-        beam_args=list(beam_args) or None,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        min_accuracy=min_accuracy,
-    )
     if config.data is None and not os.path.isdir(config.data_path):
         from pipelines.demo_data import write_demo_dataset
 
         click.echo(f"generating the demo dataset in {config.data_path}")
         write_demo_dataset(config.data_path)
     try:
-        if fail_on_anomalies:
-            # Validate first, so anomalous data never reaches training or serving.
-            checked = run_pipeline(config, "ExampleValidator", orchestrator)
-            if checked["anomalies"]:
-                click.echo(describe(checked))
-                raise click.ClickException(
-                    f"{len(checked['anomalies'])} data anomalies (--fail-on-anomalies); "
-                    "nothing was trained or pushed."
-                )
         summary = run_pipeline(config, to_component, orchestrator)
     except PipelineFailed as error:
+        click.echo(describe(error.summary))
         raise click.ClickException(str(error)) from error
     if summary_json:
         with open(summary_json, "w") as handle:
-            json.dump(summary, handle, indent=2)
+            handle.write(summary.model_dump_json(indent=2))
     click.echo(describe(summary))
-    click.echo(f"Summary: {os.path.join(config.runs_path, summary['run_id'], 'summary.json')}")
-    click.echo(f"Report: {summary['report_path']}")
-    if summary["pushed"]:
+    click.echo(f"Summary: {os.path.join(config.runs_path, summary.run_id, 'summary.json')}")
+    click.echo(f"Report: {summary.report_path}")
+    if summary.pushed:
         click.echo(f"Serve it: alexnet-tfx serve --serving-dir {config.serving_path}")
 
 
@@ -187,58 +197,28 @@ def run(
 @user_errors
 def runs(pipeline_root: str | None, output_root: str | None) -> None:
     """List past runs from the pipeline's ML Metadata store."""
-    from pipelines.config import build_config
-    from pipelines.run_summary import list_runs
+    from pipelines.run_history import format_runs, list_runs
 
     config = build_config(pipeline_root=pipeline_root, output_root=output_root)
-    rows = list_runs(config.metadata_path)
-    click.echo(f"{'run id':<26}{'time':<21}{'accuracy':>9}  {'blessed':<8}pushed")
-    for row in rows:
-        accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
-        blessed = {True: "yes", False: "no", None: "-"}[row["blessed"]]
-        pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
-        click.echo(f"{row['run_id']:<26}{row['time']:<21}{accuracy:>9}  {blessed:<8}{pushed}")
+    click.echo(format_runs(list_runs(config.metadata_path)))
 
 
 @main.command("compile")
+@pipeline_config
 @click.option("--image", required=True, help="Container image every task runs.")
-@click.option("--data", help="Data URI as the cluster sees it (gs://, s3://, a volume path).")
-@click.option("--data-format", type=click.Choice(["folder", "tfrecord"]))
-@click.option("--pipeline-root", help="Artifact root URI; also settable at submit time.")
-@click.option("--serving-dir", help="Where blessed models are pushed (URI).")
 @click.option("--gpus", type=int, default=1, show_default=True, help="GPUs for the Trainer.")
 @click.option("--gpu-type", default="nvidia.com/gpu", show_default=True)
-@click.option("--preset", type=click.Choice(list(PRESETS)))
-@click.option("--config", "config_file", type=click.Path(dir_okay=False))
-@click.option("--beam-arg", "beam_args", multiple=True, help="Beam option for Beam components.")
 @click.option("--output", default="kubeflow/alexnet_pipeline.yaml", show_default=True)
-@user_errors
 def compile_command(
-    image: str,
-    data: str | None,
-    data_format: str | None,
-    pipeline_root: str | None,
-    serving_dir: str | None,
-    gpus: int,
-    gpu_type: str,
-    preset: str | None,
-    config_file: str | None,
-    beam_args: tuple[str, ...],
-    output: str,
+    config: PipelineConfig, image: str, gpus: int, gpu_type: str, output: str
 ) -> None:
-    """Compile the pipeline to a Kubeflow Pipelines (v2, schema 2.1) YAML spec."""
-    from pipelines.config import build_config
+    """Compile the pipeline to a Kubeflow Pipelines (v2, schema 2.1) YAML spec.
+
+    --data, --pipeline-root and --serving-dir are as the cluster sees them (gs://, s3://,
+    a volume path); --pipeline-root can also be set at submit time.
+    """
     from pipelines.kubeflow_runner import compile_pipeline
 
-    config = build_config(
-        preset,
-        config_file,
-        data=data,
-        data_format=data_format,
-        pipeline_root=pipeline_root,
-        serving_dir=serving_dir,
-        beam_args=list(beam_args) or None,
-    )
     path = compile_pipeline(config, image, output, gpus=gpus, gpu_type=gpu_type)
     click.echo(f"compiled {path}")
 
@@ -254,7 +234,7 @@ def submit(
     host: str, experiment: str, package: str, pipeline_root: str | None, run_name: str | None
 ) -> None:
     """Start a run of a compiled pipeline on Kubeflow Pipelines; print its URL."""
-    from pipelines.kubeflow_runner import submit as submit_run
+    from pipelines.kfp_client import submit as submit_run
 
     click.echo(submit_run(host, package, experiment, pipeline_root, run_name))
 
@@ -284,7 +264,6 @@ def serve(
     poll_seconds: float,
 ) -> None:
     """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
-    from pipelines.config import build_config
     from serving.options import ServingOptions
     from serving.server import serve as run_server
 
@@ -320,21 +299,21 @@ def predict(
     top_k: int,
 ) -> None:
     """Classify image files with a served model, or in-process with the newest pushed one."""
-    from serving.client import predict_local, predict_remote
-    from serving.client import top_k as ranked
+    from serving.client import predict_remote, read_images
 
     if url:
         predictions = predict_remote(list(images), url, model_name, protocol)
     else:
-        from pipelines.config import build_config
+        from serving.served_model import ServedModel
 
         serving_path = build_config(serving_dir=serving_dir).serving_path
-        predictions = predict_local(list(images), serving_path, model_name)
+        model = ServedModel.latest(serving_path, model_name)
+        predictions = model.predict(read_images(list(images)))
     for path, prediction in zip(images, predictions, strict=True):
         click.echo(
             f"{path}: {prediction.class_name} (score {prediction.score:.4f}, "
             f"model version {prediction.model_version})"
         )
         if top_k > 1:
-            for name, score in ranked(prediction, top_k):
+            for name, score in prediction.top_k(top_k):
                 click.echo(f"  {name:<20} {score:.4f}")

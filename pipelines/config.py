@@ -1,6 +1,7 @@
 """One typed configuration for the local and the Kubeflow runners.
 
-Precedence: preset defaults < YAML file < CLI flags.
+Precedence: preset < YAML file < CLI flags. Presets are applied by `build_config` only;
+`PipelineConfig()` is the demo configuration.
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ from typing import Any, Literal
 
 import yaml
 
+from contract.data import IMAGE_KEY, LABEL_KEY, eval_buckets, is_remote
+from modules.hyperparameters import HyperparameterError, Hyperparameters
+
 DataFormat = Literal["folder", "tfrecord"]
-PRESETS = ("tiny", "demo", "imagenet")
 DEFAULT_OUTPUT_ROOT = "outputs"
-
-
-def _absolute(path: str) -> str:
-    """Local paths become absolute (TFX records artifact URIs); URIs like gs:// stay."""
-    return path if "://" in path else os.path.abspath(path)
+TRAINING = "training"  # the config section that holds the Hyperparameters
 
 
 class ConfigError(ValueError):
     """A configuration value is wrong; the message names the field."""
+
+
+def _absolute(path: str) -> str:
+    """Local paths become absolute (TFX records artifact URIs); URIs like gs:// stay."""
+    return path if is_remote(path) else os.path.abspath(path)
 
 
 def _check_schema(path: str) -> None:
@@ -50,15 +54,14 @@ def _check_schema(path: str) -> None:
 
 @dataclasses.dataclass
 class PipelineConfig:
-    preset: str = "demo"
     pipeline_name: str = "alexnet"
     model_name: str = "alexnet"
 
     # Data.
     data: str | None = None  # None: the demo dataset under the output root.
     data_format: DataFormat = "folder"
-    image_feature: str = "image"  # TFRecord input: feature holding encoded image bytes.
-    label_feature: str = "label"  # TFRecord input: int64 class index.
+    image_feature: str = IMAGE_KEY  # TFRecord input: feature holding encoded image bytes.
+    label_feature: str = LABEL_KEY  # TFRecord input: int64 class index.
     eval_fraction: float = 0.2
     num_classes: int | None = None  # None: taken from the data.
     # TFRecord input: names in label order. Image folders carry their own (folder names).
@@ -67,22 +70,10 @@ class PipelineConfig:
     schema_file: str | None = None
 
     # Model and training.
-    image_size: int = 227
-    width_multiplier: float = 1.0
-    dropout: float = 0.5
-    batch_size: int = 32
-    epochs: int = 4
-    steps_per_epoch: int = 50
-    eval_steps: int = 10
-    learning_rate: float = 1e-4
-    seed: int = 0  # weights, shuffling and augmentation
-    # Transform writes normalized float tensors (about 600 KB per 227x227 image) only if set;
-    # by default the Trainer applies the transform graph to raw examples as it reads them.
-    materialize: bool = False
-    # Keep decoded, normalized images in memory after the first epoch (small datasets).
-    cache_decoded: bool = True
+    training: Hyperparameters = dataclasses.field(default_factory=Hyperparameters)
 
-    # Blessing.
+    # Gates: data anomalies stop the run before training; the Evaluator blesses.
+    fail_on_anomalies: bool = False
     min_accuracy: float = 0.9
     regression_epsilon: float = 0.01
 
@@ -123,74 +114,60 @@ class PipelineConfig:
         return _absolute(os.path.join(self.output_root, "runs"))
 
     def validate(self) -> None:
-        from modules.model import validate_arguments
-
-        if self.preset not in PRESETS:
-            raise ConfigError(f"preset: unknown preset {self.preset!r}; choose one of {PRESETS}.")
+        if not isinstance(self.training, Hyperparameters):
+            raise ConfigError(f"{TRAINING}: expected Hyperparameters, got {self.training!r}.")
         if self.data_format not in ("folder", "tfrecord"):
             raise ConfigError(
                 f"data_format: must be 'folder' or 'tfrecord', got {self.data_format!r}."
             )
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ConfigError(f"num_classes: must be at least 2, got {self.num_classes}.")
         if self.class_names is not None and self.num_classes not in (None, len(self.class_names)):
             raise ConfigError(
                 f"class_names: {len(self.class_names)} names but num_classes is {self.num_classes}."
             )
         if self.schema_file:
             _check_schema(self.schema_file)
-        if not 0 < self.eval_fraction < 1:
-            raise ConfigError(f"eval_fraction: must be between 0 and 1, got {self.eval_fraction}.")
-        for name in ("batch_size", "epochs", "steps_per_epoch", "eval_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "epochs" else 1):
-                raise ConfigError(f"{name}: must be a positive integer, got {value!r}.")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate: must be positive, got {self.learning_rate}.")
+        try:
+            eval_buckets(self.eval_fraction)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         if not 0 <= self.min_accuracy:
             raise ConfigError(f"min_accuracy: must be non-negative, got {self.min_accuracy}.")
-        try:
-            validate_arguments(
-                self.num_classes or 2, self.image_size, self.width_multiplier, self.dropout
-            )
-        except ValueError as error:
-            field = next(
-                (
-                    name
-                    for name in ("num_classes", "image_size", "width_multiplier", "dropout")
-                    if name in str(error)
-                ),
-                "model",
-            )
-            raise ConfigError(f"{field}: {error}") from error
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-_PRESETS: dict[str, dict[str, Any]] = {
+PRESETS: dict[str, dict[str, Any]] = {
     # For tests: the smallest input AlexNet's stride/pool chain accepts, 1/8 widths.
-    "tiny": dict(
-        image_size=67,
-        width_multiplier=0.125,
-        batch_size=16,
-        epochs=4,
-        steps_per_epoch=25,
-        eval_steps=2,
-        learning_rate=1e-3,
-        min_accuracy=0.0,
-    ),
+    "tiny": {
+        TRAINING: dict(
+            image_size=67,
+            width_multiplier=0.125,
+            batch_size=16,
+            epochs=4,
+            steps_per_epoch=25,
+            eval_steps=2,
+            learning_rate=1e-3,
+        ),
+        "min_accuracy": 0.0,
+    },
     # The canonical AlexNet, sized to finish on a 2-core CPU in minutes.
-    "demo": dict(),
+    "demo": {},
     # The paper's training length (90 epochs of 1.2M images at batch 128) with Adam.
-    "imagenet": dict(
-        num_classes=1000,
-        cache_decoded=False,
-        batch_size=128,
-        epochs=90,
-        steps_per_epoch=10_000,
-        eval_steps=390,
-        learning_rate=1e-4,
-        min_accuracy=0.5,
-    ),
+    "imagenet": {
+        "num_classes": 1000,
+        TRAINING: dict(
+            cache_decoded=False,
+            batch_size=128,
+            epochs=90,
+            steps_per_epoch=10_000,
+            eval_steps=390,
+            learning_rate=1e-4,
+        ),
+        "min_accuracy": 0.5,
+    },
 }
 
 _FIELDS = {field.name: field for field in dataclasses.fields(PipelineConfig)}
@@ -219,25 +196,50 @@ def load_yaml(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
     if not isinstance(content, dict):
         raise ConfigError(f"config file {path} must hold a mapping of field: value.")
+    unknown = sorted(set(content) - set(_FIELDS) - {"preset"})
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown field(s) {', '.join(unknown)}; "
+            f"known fields: preset, {', '.join(sorted(_FIELDS))}."
+        )
+    if not isinstance(content.get(TRAINING, {}), dict):
+        raise ConfigError(f"{TRAINING}: must be a mapping of hyperparameter: value.")
     return content
 
 
 def build_config(
-    preset: str | None = None, config_file: str | None = None, **overrides: Any
+    preset: str | None = None,
+    config_file: str | None = None,
+    training: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> PipelineConfig:
-    """Preset defaults, then the YAML file, then explicit overrides (None means unset)."""
+    """Preset, then the YAML file, then explicit overrides (None means unset).
+
+    `training` holds hyperparameter overrides; each level overrides single hyperparameters,
+    not the whole section.
+    """
     from_file = load_yaml(config_file) if config_file else {}
-    unknown = sorted(set(from_file) - set(_FIELDS))
-    if unknown:
-        raise ConfigError(
-            f"config file {config_file}: unknown field(s) {', '.join(unknown)}; "
-            f"known fields: {', '.join(sorted(_FIELDS))}."
+    file_preset = from_file.pop("preset", None)
+    chosen = preset or file_preset or "demo"
+    if chosen not in PRESETS:
+        raise ConfigError(f"preset: unknown preset {chosen!r}; choose one of {tuple(PRESETS)}.")
+    levels = [PRESETS[chosen], from_file, {TRAINING: training or {}, **overrides}]
+    values: dict[str, Any] = {}
+    hyperparameters: dict[str, Any] = {}
+    for level in levels:
+        hyperparameters.update(
+            (name, value)
+            for name, value in (level.get(TRAINING) or {}).items()
+            if value is not None
         )
-    chosen = preset or from_file.get("preset") or "demo"
-    if chosen not in _PRESETS:
-        raise ConfigError(f"preset: unknown preset {chosen!r}; choose one of {PRESETS}.")
-    values: dict[str, Any] = {**_PRESETS[chosen]}
-    values.update({name: _coerce(name, value) for name, value in from_file.items()})
-    values.update({name: value for name, value in overrides.items() if value is not None})
-    values["preset"] = chosen
+        values.update(
+            (name, _coerce(name, value))
+            for name, value in level.items()
+            if name != TRAINING and value is not None
+        )
+    try:
+        values[TRAINING] = Hyperparameters.from_dict(hyperparameters)
+    except HyperparameterError as error:
+        where = f"{TRAINING}.{error.field}" if error.field else TRAINING
+        raise ConfigError(f"{where}: {error.reason}") from None
     return PipelineConfig(**values)

@@ -1,9 +1,8 @@
-"""Compiles the same pipeline for Kubeflow Pipelines, and submits compiled packages."""
+"""Compiles the same pipeline for Kubeflow Pipelines: a KFP 2.1 PipelineSpec YAML."""
 
 from __future__ import annotations
 
 import os
-import socket
 
 import yaml
 from google.protobuf import json_format
@@ -11,7 +10,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
 from pipelines.config import PipelineConfig
-from pipelines.pipeline import create_pipeline
+from pipelines.data_facts import inspect_data
+from pipelines.pipeline import create_pipeline, wire
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
@@ -19,13 +19,13 @@ DEFAULT_OUTPUT = "kubeflow/alexnet_pipeline.yaml"
 # Requests per task; the Trainer also gets the GPUs.
 TRAINER_CPU, TRAINER_MEMORY = 8.0, 32.0
 DEFAULT_CPU, DEFAULT_MEMORY = 2.0, 8.0
-# Tasks whose result depends on state outside their inputs: Kubeflow must not cache them.
-UNCACHEABLE_TASKS = ("PushedModelResolver",)
-SUBMIT_TIMEOUT_SECONDS = 30
+# Artifact roles whose producer depends on state outside its inputs (the serving directory):
+# Kubeflow must not cache it.
+UNCACHEABLE_ROLES = ("baseline_model",)
 
 
-def resources(component_id: str, gpus: int, gpu_type: str) -> ResourceSpec:
-    if component_id != "Trainer":
+def resources(trainer: bool, gpus: int, gpu_type: str) -> ResourceSpec:
+    if not trainer:
         return ResourceSpec(cpu_request=DEFAULT_CPU, memory_request=DEFAULT_MEMORY)
     spec = ResourceSpec(cpu_request=TRAINER_CPU, memory_request=TRAINER_MEMORY)
     if gpus:
@@ -47,9 +47,16 @@ def compile_pipeline(
     """Writes a KFP 2.1 PipelineSpec YAML that runs `image`; returns its path."""
     if gpus < 0:
         raise ValueError(f"--gpus must be 0 or more, got {gpus}.")
-    pipeline = create_pipeline(config)
-    for component in pipeline.components:
-        component.with_platform_config(resources(component.id, gpus, gpu_type))
+    wiring = wire(config, inspect_data(config))
+    sources = wiring.sources()
+    trainer_id = sources["model"].node_id
+    uncacheable = {sources[role].node_id for role in UNCACHEABLE_ROLES}
+    task_resources = {
+        node_id: resources(node_id == trainer_id, gpus, gpu_type) for node_id in wiring.node_ids()
+    }
+    for component in wiring.components:
+        component.with_platform_config(task_resources[component.id])
+    pipeline = create_pipeline(config, wiring)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True
@@ -61,47 +68,12 @@ def compile_pipeline(
     with open(output) as handle:
         spec = yaml.safe_load(handle)
     for task_name, task in spec["root"]["dag"]["tasks"].items():
-        if task_name in UNCACHEABLE_TASKS:
+        if task_name in uncacheable:
             task["cachingOptions"] = {"enableCache": False}
         # TFX's step builder drops the platform config of FileBasedExampleGen tasks.
         container = spec["deploymentSpec"]["executors"][f"{task_name}_executor"]["container"]
-        container.setdefault(
-            "resources", json_format.MessageToDict(resources(task_name, gpus, gpu_type))
-        )
+        container.setdefault("resources", json_format.MessageToDict(task_resources[task_name]))
     # TFX stamps its own version and telemetry labels; nothing else varies between compiles.
     with open(output, "w") as handle:
         yaml.safe_dump(spec, handle, sort_keys=True)
     return output
-
-
-def submit(
-    host: str, package: str, experiment: str, pipeline_root: str | None, run_name: str | None
-) -> str:
-    """Starts a run of a compiled package on a KFP server; returns the run's URL."""
-    import kfp
-    import kfp_server_api
-    import urllib3
-
-    if not os.path.exists(package):
-        raise FileNotFoundError(
-            f"No compiled pipeline at {package}; run alexnet-tfx compile first or pass --package."
-        )
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(SUBMIT_TIMEOUT_SECONDS)
-    try:
-        client = kfp.Client(host=host)
-        result = client.create_run_from_pipeline_package(
-            package,
-            arguments={},
-            run_name=run_name,
-            experiment_name=experiment,
-            pipeline_root=pipeline_root,
-        )
-    except (OSError, urllib3.exceptions.HTTPError, kfp_server_api.ApiException) as error:
-        raise ConnectionError(
-            f"Could not submit to Kubeflow Pipelines at {host}: {error}. "
-            "Check --host and that the KFP API is reachable."
-        ) from error
-    finally:
-        socket.setdefaulttimeout(previous)
-    return f"{host.rstrip('/')}/#/runs/details/{result.run_id}"

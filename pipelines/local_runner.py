@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler, constants
@@ -17,16 +15,22 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
-from pipelines import run_summary
 from pipelines.config import PipelineConfig
-from pipelines.pipeline import create_pipeline
+from pipelines.data_facts import inspect_data
+from pipelines.lineage import RunLineage, open_store
+from pipelines.pipeline import create_pipeline, wire
 from pipelines.report import write_report
+from pipelines.summary import ComponentRun, RunSummary, build_summary
 
 ORCHESTRATORS = ("local", "beam")
 
 
 class PipelineFailed(RuntimeError):
     """A component failed; the message names it and where its logs are."""
+
+    def __init__(self, message: str, summary: RunSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def new_run_id() -> str:
@@ -49,18 +53,21 @@ def _log_to(path: Path) -> Iterator[None]:
 
 def run_pipeline(
     config: PipelineConfig, to_component: str | None = None, orchestrator: str = "local"
-) -> dict[str, Any]:
+) -> RunSummary:
     """Runs the pipeline (up to and including `to_component`); returns the run summary."""
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {ORCHESTRATORS}, got {orchestrator!r}.")
-    pipeline = create_pipeline(
-        config, tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-    )
-    node_ids = [component.id for component in pipeline.components]
+    wiring = wire(config, inspect_data(config))
+    node_ids = wiring.node_ids()
     if to_component and to_component not in node_ids:
         raise ValueError(
             f"--to {to_component}: no such component; choose one of {', '.join(node_ids)}."
         )
+    pipeline = create_pipeline(
+        config,
+        wiring,
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
+    )
     run_id = new_run_id()
     run_dir = Path(config.runs_path) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -86,29 +93,37 @@ def run_pipeline(
         except Exception as raised:  # noqa: BLE001 (reported with the failing component)
             logging.exception("Pipeline run %s failed", run_id)
             error = raised
-    summary = run_summary.build(config, run_id, time.monotonic() - started, node_ids[0])
-    summary["log_path"] = str(log_path)
-    summary["report_path"] = write_report(
-        summary, str(run_dir / "report.html"), config.image_size, config.width_multiplier
+    summary = build_summary(
+        RunLineage(open_store(config.metadata_path), config.pipeline_name, run_id),
+        wiring.sources(),
+        config.data_path,
+        config.class_names,
+        time.monotonic() - started,
+    )
+    summary.log_path = str(log_path)
+    summary.report_path = write_report(
+        summary,
+        str(run_dir / "report.html"),
+        config.training.image_size,
+        config.training.width_multiplier,
     )
     if error is not None:
-        failed = _failed_component(summary["components"], node_ids, to_component)
-        summary["components"][failed] = {"status": "failed", "seconds": None}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        failed = _failed_component(summary, node_ids, to_component)
+        summary.components[failed] = ComponentRun(status="failed", seconds=None)
+    (run_dir / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n")
     if error is not None:
         raise PipelineFailed(
             f"Component {failed} failed: {error}\nFull logs: {log_path}\n"
-            f"Summary: {run_dir / 'summary.json'}"
+            f"Summary: {run_dir / 'summary.json'}",
+            summary,
         ) from error
     return summary
 
 
-def _failed_component(
-    components: dict[str, dict[str, Any]], node_ids: list[str], to_component: str | None
-) -> str:
+def _failed_component(summary: RunSummary, node_ids: list[str], to_component: str | None) -> str:
     """The failed execution, or, when it failed before MLMD saw it, the first node not run."""
-    for name, info in components.items():
-        if info["status"] != "complete" and info["status"] != "cached":
+    for name, info in summary.components.items():
+        if info.status not in ("complete", "cached"):
             return name
     last = node_ids.index(to_component) + 1 if to_component else len(node_ids)
-    return next((node for node in node_ids[:last] if node not in components), node_ids[-1])
+    return next((node for node in node_ids[:last] if node not in summary.components), node_ids[-1])

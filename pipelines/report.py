@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
 
 from modules.architecture import draw_diagram, layer_rows  # noqa: E402
+from pipelines.summary import RunSummary  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> str:
@@ -95,81 +96,77 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def write_report(
-    summary: dict[str, Any], path: str, image_size: int, width_multiplier: float
-) -> str:
+def write_report(summary: RunSummary, path: str, image_size: int, width_multiplier: float) -> str:
     """Writes report.html next to the summary and returns its path."""
-    sections = [f"<h1>AlexNet pipeline run {html.escape(summary['run_id'])}</h1>"]
-    metrics = summary.get("metrics")
-    verdict = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[summary["blessed"]]
+    sections = [f"<h1>AlexNet pipeline run {html.escape(summary.run_id)}</h1>"]
+    metrics = summary.metrics
+    verdict = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[summary.blessed]
     overview = [
-        ("pipeline", summary["pipeline_name"]),
-        ("wall time", f"{summary['wall_seconds']:.1f} s"),
-        ("classes", ", ".join(summary["classes"] or [])),
-        ("examples", json.dumps(summary["examples"])),
-        ("rejected files", str(summary["rejected_files"])),
-        ("anomalies", "; ".join(summary["anomalies"] or []) or "none"),
+        ("pipeline", summary.pipeline_name),
+        ("wall time", f"{summary.wall_seconds:.1f} s"),
+        ("classes", ", ".join(summary.classes or [])),
+        ("examples", json.dumps(summary.examples)),
+        ("rejected files", str(summary.rejected_files)),
+        ("anomalies", "; ".join(summary.anomalies or []) or "none"),
         ("verdict", verdict),
         (
             "pushed",
-            f"version {summary['pushed_version']} at {summary['pushed_model_dir']}"
-            if summary["pushed"]
+            f"version {summary.pushed_version} at {summary.pushed_model_dir}"
+            if summary.pushed
             else "no",
         ),
     ]
     if metrics:
         overview[1:1] = [
-            ("eval accuracy", _fmt(metrics["accuracy"])),
-            ("baseline accuracy", _fmt(summary["baseline_accuracy"])),
-            ("eval examples", str(metrics["example_count"])),
+            ("eval accuracy", _fmt(metrics.accuracy)),
+            ("baseline accuracy", _fmt(summary.baseline_accuracy)),
+            ("eval examples", str(metrics.example_count)),
         ]
-    if summary.get("failed_thresholds"):
-        overview.append(("failed thresholds", "; ".join(summary["failed_thresholds"])))
+    if summary.failed_thresholds:
+        overview.append(("failed thresholds", "; ".join(summary.failed_thresholds)))
     sections += ["<h2>Summary</h2>", _table(overview)]
-    if metrics and metrics["per_class"]:
+    if metrics and metrics.per_class:
+        per_class = {name: values.model_dump() for name, values in metrics.per_class.items()}
         rows = "".join(
             f"<tr><td>{html.escape(name)}</td><td>{_fmt(values['precision'])}</td>"
             f"<td>{_fmt(values['recall'])}</td></tr>"
-            for name, values in metrics["per_class"].items()
+            for name, values in per_class.items()
         )
         sections += [
             "<h2>Per-class metrics</h2>",
             f"<table><tr><th>class</th><th>precision</th><th>recall</th></tr>{rows}</table>",
-            _img(per_class_chart(metrics["per_class"]), "per-class precision and recall"),
+            _img(per_class_chart(per_class), "per-class precision and recall"),
         ]
-    if summary.get("confusion_matrix"):
+    if summary.confusion_matrix:
         sections += [
             "<h2>Confusion matrix</h2>",
-            _img(
-                confusion_chart(summary["confusion_matrix"], summary["classes"]), "confusion matrix"
-            ),
+            _img(confusion_chart(summary.confusion_matrix, summary.classes), "confusion matrix"),
         ]
-    training = summary.get("training")
-    if training:
-        with open(training["history_path"]) as handle:
+    if training := summary.training:
+        with open(training.history_path) as handle:
             history = json.load(handle)
         sections += [
             "<h2>Training</h2>",
             _table(
                 [
-                    ("epochs", str(training["epochs"])),
-                    ("device", training["device"]),
-                    ("precision policy", training["precision_policy"]),
-                    ("images/s", f"{training['images_per_second']:.1f}"),
+                    ("epochs", str(training.epochs)),
+                    ("device", training.device),
+                    ("precision policy", training.precision_policy),
+                    ("images/s", f"{training.images_per_second:.1f}"),
                 ]
             ),
             _img(training_chart(history), "training curves"),
         ]
-    if summary["classes"]:
+    if summary.classes:
         sections += [
             "<h2>Architecture</h2>",
             _img(
-                architecture_chart(len(summary["classes"]), image_size, width_multiplier),
+                architecture_chart(len(summary.classes), image_size, width_multiplier),
                 "architecture",
             ),
         ]
-    if summary["lineage"]:
-        sections += ["<h2>Lineage</h2>", _table(list(summary["lineage"].items()))]
+    if summary.lineage:
+        sections += ["<h2>Lineage</h2>", _table(list(summary.lineage.items()))]
     style = (
         "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
@@ -177,7 +174,7 @@ def write_report(
     )
     document = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>AlexNet run "
-        f"{html.escape(summary['run_id'])}</title><style>{style}</style></head><body>"
+        f"{html.escape(summary.run_id)}</title><style>{style}</style></head><body>"
         + "\n".join(sections)
         + "</body></html>"
     )

@@ -1,14 +1,14 @@
-"""Predictions for image files: from a running server over V1 or V2, or in-process."""
+"""Asks a running model server for predictions on image files, over V1 or V2 REST."""
 
 from __future__ import annotations
 
 import base64
 
 import httpx
-from kserve import InferResponse
 
+from contract import prediction
+from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
 from modules.image_check import UndecodableImage, decoded_size
-from serving.served_model import Prediction, ServedModel
 
 
 def read_images(paths: list[str]) -> list[bytes]:
@@ -25,11 +25,6 @@ def read_images(paths: list[str]) -> list[bytes]:
     return images
 
 
-def predict_local(paths: list[str], serving_dir: str, model_name: str) -> list[Prediction]:
-    images = read_images(paths)
-    return ServedModel.latest(serving_dir, model_name).predict(images)
-
-
 def predict_remote(
     paths: list[str], url: str, model_name: str, protocol: str = "v1", timeout: float = 60
 ) -> list[Prediction]:
@@ -40,7 +35,12 @@ def predict_remote(
         body = {"instances": [{"b64": text} for text in encoded]}
     else:
         endpoint = f"{base}/v2/models/{model_name}/infer"
-        tensor = {"name": "images", "shape": [len(encoded)], "datatype": "BYTES", "data": encoded}
+        tensor = {
+            "name": IMAGES_INPUT,
+            "shape": [len(encoded)],
+            "datatype": IMAGES_DATATYPE,
+            "data": encoded,
+        }
         body = {"inputs": [tensor]}
     try:
         response = httpx.post(endpoint, json=body, timeout=timeout)
@@ -52,42 +52,8 @@ def predict_remote(
     if not response.is_success:
         raise ValueError(f"{endpoint} answered {response.status_code}: {_error_text(response)}")
     if protocol == "v1":
-        return _from_v1(response.json())
-    return _from_v2(InferResponse.from_rest(response.json()))
-
-
-def top_k(prediction: Prediction, k: int) -> list[tuple[str, float]]:
-    ranked = sorted(enumerate(prediction.probabilities), key=lambda pair: -pair[1])[:k]
-    return [(prediction.class_names[index], score) for index, score in ranked]
-
-
-def _from_v1(answer: dict) -> list[Prediction]:
-    names = tuple(answer["class_names"])
-    version = int(answer["model_version"])
-    return [
-        Prediction(p["class_name"], p["class_id"], p["score"], p["probabilities"], version, names)
-        for p in answer["predictions"]
-    ]
-
-
-def _from_v2(answer: InferResponse) -> list[Prediction]:
-    outputs = {output.name: output.as_numpy() for output in answer.outputs}
-    names = tuple(_text(name) for name in outputs["class_names"])
-    version = int(answer.model_version)
-    return [
-        Prediction(_text(name), int(class_id), float(score), row.tolist(), version, names)
-        for name, class_id, score, row in zip(
-            outputs["class_name"],
-            outputs["class_id"],
-            outputs["score"],
-            outputs["probabilities"],
-            strict=True,
-        )
-    ]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        return prediction.from_v1(response.json())
+    return prediction.from_v2(response.json())
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -10,10 +10,12 @@ from kserve.logging import logger
 from kserve.protocol.infer_type import InferRequest, InferResponse
 from prometheus_client import Histogram
 
+from contract import prediction
+from contract.prediction import Prediction
 from serving import payloads
 from serving.batcher import MicroBatcher
 from serving.options import ServingOptions
-from serving.served_model import Prediction, ServedModel
+from serving.served_model import ServedModel
 from serving.version_watcher import VersionWatcher
 
 BATCH_SIZE = Histogram(
@@ -72,17 +74,10 @@ class AlexNetModel(kserve.Model):
         return self._served.predict(images)
 
     def get_input_types(self) -> list[dict]:
-        return [{"name": payloads.V2_INPUT, "datatype": "BYTES", "shape": [-1]}]
+        return prediction.v2_input_metadata()
 
     def get_output_types(self) -> list[dict]:
-        classes = len(self._served.class_names) if self._served else -1
-        return [
-            {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
-            {"name": "class_id", "datatype": "INT64", "shape": [-1]},
-            {"name": "score", "datatype": "FP32", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
-            {"name": "class_names", "datatype": "BYTES", "shape": [classes]},
-        ]
+        return prediction.v2_output_metadata(len(self._served.class_names) if self._served else -1)
 
     async def preprocess(
         self, payload: dict | InferRequest, headers: dict[str, str] | None = None

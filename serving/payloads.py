@@ -14,11 +14,11 @@ from typing import Any
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from contract import prediction
+from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
 from modules.image_check import UndecodableImage, decoded_size
-from serving.served_model import Prediction
 
 V1_EXAMPLE = '{"instances": [{"b64": "<base64 JPEG or PNG>"}]}'
-V2_INPUT = "images"
 
 
 def v1_images(payload: Any, max_instances: int) -> list[bytes]:
@@ -40,14 +40,14 @@ def v2_images(request: InferRequest, max_instances: int) -> list[bytes]:
     raw bytes (gRPC)."""
     if len(request.inputs) != 1:
         raise InvalidInput(
-            f"inputs: expected exactly one BYTES input named {V2_INPUT!r}, "
+            f"inputs: expected exactly one {IMAGES_DATATYPE} input named {IMAGES_INPUT!r}, "
             f"got {len(request.inputs)}"
         )
     tensor = request.inputs[0]
     field = f"inputs[0] ({tensor.name})"
-    if tensor.datatype != "BYTES":
+    if tensor.datatype != IMAGES_DATATYPE:
         raise InvalidInput(
-            f"{field}: datatype must be BYTES (encoded images), not {tensor.datatype}"
+            f"{field}: datatype must be {IMAGES_DATATYPE} (encoded images), not {tensor.datatype}"
         )
     data = tensor.data
     _check_count(f"{field}.data", data, max_instances)
@@ -75,43 +75,20 @@ def check_images(images: list[bytes], field: str, max_pixels: int) -> None:
 
 
 def v1_response(predictions: list[Prediction]) -> dict:
-    return {
-        "predictions": [
-            {
-                "class_name": p.class_name,
-                "class_id": p.class_id,
-                "score": p.score,
-                "probabilities": p.probabilities,
-            }
-            for p in predictions
-        ],
-        "model_version": str(predictions[0].model_version),
-        "class_names": list(predictions[0].class_names),
-    }
+    return prediction.v1_body(predictions)
 
 
 def v2_response(
     model_name: str, request_id: str | None, predictions: list[Prediction]
 ) -> InferResponse:
-    count = len(predictions)
-    class_names = list(predictions[0].class_names)
-    outputs = [
-        InferOutput("class_name", [count], "BYTES", [p.class_name for p in predictions]),
-        InferOutput("class_id", [count], "INT64", [p.class_id for p in predictions]),
-        InferOutput("score", [count], "FP32", [p.score for p in predictions]),
-        InferOutput(
-            "probabilities",
-            [count, len(class_names)],
-            "FP32",
-            [value for p in predictions for value in p.probabilities],
-        ),
-        InferOutput("class_names", [len(class_names)], "BYTES", list(class_names)),
-    ]
     return InferResponse(
         response_id=request_id or str(uuid.uuid4()),
         model_name=model_name,
         model_version=str(predictions[0].model_version),
-        infer_outputs=outputs,
+        infer_outputs=[
+            InferOutput(tensor["name"], tensor["shape"], tensor["datatype"], tensor["data"])
+            for tensor in prediction.v2_tensors(predictions)
+        ],
     )
 
 
@@ -129,8 +106,8 @@ def _check_count(field: str, values: Any, max_instances: int) -> None:
 
 def _v1_b64_field(instance: Any, index: int) -> Any:
     # TF Serving's row format: {"b64": ...}, or {"images": {"b64": ...}} naming the input.
-    if isinstance(instance, dict) and V2_INPUT in instance:
-        instance = instance[V2_INPUT]
+    if isinstance(instance, dict) and IMAGES_INPUT in instance:
+        instance = instance[IMAGES_INPUT]
     if not isinstance(instance, dict) or "b64" not in instance:
         raise InvalidInput(f'instances[{index}]: expected {{"b64": "<base64 JPEG or PNG>"}}')
     return instance["b64"]

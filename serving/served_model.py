@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import tensorflow as tf
@@ -10,18 +9,8 @@ from kserve.logging import logger
 from PIL import Image
 
 from components import serving_layout
-
-SIGNATURE = "serving_default"
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    class_name: str
-    class_id: int
-    score: float
-    probabilities: list[float]
-    model_version: int
-    class_names: tuple[str, ...]  # of the version that answered; shared, not copied
+from contract import prediction
+from contract.prediction import Prediction
 
 
 class ServedModel:
@@ -32,7 +21,7 @@ class ServedModel:
         self.path = path
         self.class_names = tuple(serving_layout.read_class_names(path))
         self._loaded = tf.saved_model.load(path)
-        self._serve = self._loaded.signatures[SIGNATURE]
+        self._serve = self._loaded.signatures[prediction.IMAGES_SIGNATURE]
 
     @classmethod
     def latest(cls, serving_dir: str, model_name: str) -> ServedModel:
@@ -57,22 +46,7 @@ class ServedModel:
 
     def predict(self, images: list[bytes]) -> list[Prediction]:
         """Predictions for images already checked with `modules.image_check`."""
-        outputs = self._serve(images=tf.constant(images, dtype=tf.string))
-        # The signature already picks the class; only the names' text is decoded here.
-        return [
-            Prediction(
-                class_name=name.decode(),
-                class_id=int(class_id),
-                score=float(score),
-                probabilities=row.tolist(),
-                model_version=self.version,
-                class_names=self.class_names,
-            )
-            for name, class_id, score, row in zip(
-                outputs["class_names"].numpy(),
-                outputs["class_ids"].numpy(),
-                outputs["scores"].numpy(),
-                outputs["probabilities"].numpy(),
-                strict=True,
-            )
-        ]
+        outputs = self._serve(**{prediction.IMAGES_INPUT: tf.constant(images, dtype=tf.string)})
+        # The signature already picks the class and its name; nothing is recomputed here.
+        columns = {name: tensor.numpy().tolist() for name, tensor in outputs.items()}
+        return prediction.from_columns(columns, self.version, self.class_names)

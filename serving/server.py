@@ -16,8 +16,11 @@ def serve(options: ServingOptions) -> None:
     from serving.request_guard import RequestGuard
 
     class LocalModelServer(kserve.ModelServer):
+        # KServe 0.21.0 has no public way to choose the REST address: RESTServer builds its
+        # uvicorn.Config with host="0.0.0.0" (kserve/protocol/rest/server.py), and start()
+        # goes straight on to bind it. _serve() is the last step before that, so it is the
+        # one place to put the configured host in.
         async def _serve(self) -> None:
-            # KServe's REST server always binds 0.0.0.0; bind where we were told instead.
             self._rest_server.config.host = options.host
             await super()._serve()
 

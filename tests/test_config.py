@@ -2,20 +2,21 @@
 
 import pytest
 
+from modules.hyperparameters import Hyperparameters
 from pipelines.config import ConfigError, PipelineConfig, build_config
 
 
 def test_demo_is_the_default_and_canonical():
     config = build_config()
-    assert config.preset == "demo"
-    assert (config.image_size, config.width_multiplier) == (227, 1.0)
+    assert config == build_config("demo") == PipelineConfig()
+    assert (config.training.image_size, config.training.width_multiplier) == (227, 1.0)
 
 
 def test_tiny_and_imagenet_presets():
     tiny = build_config("tiny")
-    assert tiny.image_size == 67 and tiny.width_multiplier == 0.125
+    assert tiny.training.image_size == 67 and tiny.training.width_multiplier == 0.125
     imagenet = build_config("imagenet")
-    assert imagenet.num_classes == 1000 and imagenet.epochs == 90
+    assert imagenet.num_classes == 1000 and imagenet.training.epochs == 90
 
 
 def test_locations_derive_from_output_root_and_metadata_lives_in_pipeline_root(tmp_path):
@@ -30,23 +31,28 @@ def test_locations_derive_from_output_root_and_metadata_lives_in_pipeline_root(t
 
 def test_yaml_overrides_preset_and_flags_override_yaml(tmp_path):
     path = tmp_path / "config.yaml"
-    path.write_text("preset: tiny\nbatch_size: 8\nlearning_rate: 1\nepochs: 3\n")
-    config = build_config(config_file=str(path), epochs=5)
-    assert config.preset == "tiny"
-    assert config.image_size == 67  # from the preset
-    assert config.batch_size == 8  # from the file
-    assert config.learning_rate == 1.0 and isinstance(config.learning_rate, float)
-    assert config.epochs == 5  # the flag wins
-    assert build_config("demo", config_file=str(path)).image_size == 227
+    path.write_text(
+        "preset: tiny\nmin_accuracy: 1\ntraining:\n  batch_size: 8\n  learning_rate: 1\n"
+        "  epochs: 3\n"
+    )
+    config = build_config(config_file=str(path), training={"epochs": 5})
+    assert config.training.image_size == 67  # from the preset
+    assert config.training.batch_size == 8  # from the file
+    assert config.training.learning_rate == 1.0 and isinstance(config.training.learning_rate, float)
+    assert config.min_accuracy == 1.0 and isinstance(config.min_accuracy, float)
+    assert config.training.epochs == 5  # the flag wins, and only for that hyperparameter
+    assert build_config("demo", config_file=str(path)).training.image_size == 227
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("batch_sise: 8\n", "unknown field\\(s\\) batch_sise"),
-        ("batch_size: eight\n", "batch_size: expected int"),
+        ("training:\n  batch_sise: 8\n", "training: unknown hyperparameter\\(s\\) batch_sise"),
+        ("training:\n  batch_size: eight\n", "training.batch_size: expected int"),
+        ("training: 8\n", "training: must be a mapping"),
         ("- a list\n", "must hold a mapping"),
-        ("image_size: [\n", "not valid YAML"),
+        ("eval_fraction: [\n", "not valid YAML"),
         ("preset: huge\n", "preset: unknown preset 'huge'"),
     ],
 )
@@ -65,9 +71,10 @@ def test_missing_config_file():
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        (dict(image_size=64), "image_size:"),
+        (dict(training=dict(image_size=64)), "training.image_size:"),
+        (dict(training=dict(batch_size=0)), "training.batch_size:"),
+        (dict(training=dict(dropout=1.0)), "training.dropout:"),
         (dict(num_classes=1), "num_classes:"),
-        (dict(batch_size=0), "batch_size:"),
         (dict(data_format="csv"), "data_format:"),
         (dict(eval_fraction=1.5), "eval_fraction:"),
     ],
@@ -78,5 +85,13 @@ def test_invalid_values_name_the_field(overrides, field):
 
 
 def test_direct_construction_is_validated_too():
-    with pytest.raises(ConfigError, match="image_size"):
-        PipelineConfig(image_size=10)
+    with pytest.raises(ConfigError, match="num_classes"):
+        PipelineConfig(num_classes=1)
+    with pytest.raises(ValueError, match="image_size"):
+        Hyperparameters(image_size=10)
+
+
+def test_presets_apply_only_through_build_config():
+    """PipelineConfig has no preset field, so a preset cannot be silently ignored."""
+    with pytest.raises(TypeError, match="preset"):
+        PipelineConfig(preset="tiny")

@@ -34,14 +34,13 @@ def test_dockerfile_installs_the_lock_with_gpu_extra_as_non_root():
 
 def test_commands_the_compiled_spec_runs_exist_here():
     """The image runs `python -m <these modules>` for every task and the ExampleGen driver."""
+    import importlib
+
     for module in (
         "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
         "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver",
     ):
-        result = subprocess.run(
-            [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
+        importlib.import_module(module)
     assert shutil.which("alexnet-tfx") or (Path(sys.executable).parent / "alexnet-tfx").exists()
 
 

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 import tensorflow as tf
-from conftest import encode, run_cli
+from conftest import encode, partial_run_nodes, run_cli, wiring_for
+from tfx import v1 as tfx
 
 from pipelines.config import ConfigError, build_config
 from pipelines.local_runner import run_pipeline
@@ -46,14 +47,16 @@ def test_tfrecord_input_with_custom_feature_names(tmp_path):
         image_feature="img",
         label_feature="y",
         output_root=str(tmp_path / "out"),
-        epochs=1,
-        steps_per_epoch=2,
+        training=dict(epochs=1, steps_per_epoch=2),
     )
-    summary = run_pipeline(config, to_component="Trainer")
-    assert summary["components"]["ImportExampleGen"]["status"] == "complete"
-    assert summary["examples"] == {"train": 30, "eval": 12}  # the files are the splits
-    assert summary["classes"] == ["red", "green", "blue"]
-    history = json.loads(open(summary["training"]["history_path"]).read())
+    wiring = wiring_for(config)
+    example_gen, trainer = wiring.sources()["examples"].node_id, wiring.sources()["model"].node_id
+    assert isinstance(wiring.components[0], tfx.components.ImportExampleGen)
+    summary = run_pipeline(config, to_component=trainer)
+    assert summary.components[example_gen].status == "complete"
+    assert summary.examples == {"train": 30, "eval": 12}  # the files are the splits
+    assert summary.classes == ["red", "green", "blue"]
+    history = json.loads(open(summary.training.history_path).read())
     assert history["class_names"] == ["red", "green", "blue"]
 
 
@@ -67,75 +70,62 @@ def test_tfrecord_input_with_custom_feature_names(tmp_path):
     ],
 )
 def test_tfrecord_splits_come_from_file_names(tmp_path, files, patterns):
-    from pipelines.pipeline import tfrecord_input_config
+    from pipelines.data_facts import tfrecord_splits
 
     for name in files:
         (tmp_path / name).write_bytes(b"")
-    config = tfrecord_input_config(str(tmp_path))
-    assert {split.name: split.pattern for split in config.splits} == patterns
+    assert tfrecord_splits(str(tmp_path)) == patterns
 
 
 def test_labels_file_next_to_unnamed_records_is_a_clear_error(tmp_path):
-    from pipelines.config import ConfigError
-    from pipelines.pipeline import tfrecord_input_config
+    from pipelines.data_facts import tfrecord_splits
 
     for name in ("part-0", "labels.txt"):
         (tmp_path / name).write_bytes(b"")
     with pytest.raises(ConfigError, match=r"^data: .*labels.txt next to files not named"):
-        tfrecord_input_config(str(tmp_path))
+        tfrecord_splits(str(tmp_path))
 
 
-def test_beam_orchestrator_runs_the_same_pipeline(tmp_path, demo_dir):
+def test_beam_orchestrator_runs_the_same_pipeline(tmp_path, demo_dir, tiny_wiring, node_id):
     result = run_cli(
         "run",
         "--data",
-        str(demo_dir),
+        demo_dir,
         "--preset",
         "tiny",
         "--orchestrator",
         "beam",
         "--to",
-        "SchemaGen",
+        node_id("schema"),
         "--output-root",
-        str(tmp_path),
+        tmp_path,
         "--summary-json",
-        str(tmp_path / "s.json"),
+        tmp_path / "s.json",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "s.json").read_text())
-    assert list(summary["components"]) == ["ImageFolderExampleGen", "StatisticsGen", "SchemaGen"]
+    assert list(summary["components"]) == partial_run_nodes(tiny_wiring, node_id("schema"))
+    assert len(summary["components"]) == 3
     assert sum(summary["examples"].values()) == 120
 
 
-def test_materialized_transform_feeds_the_trainer(tmp_path, demo_dir):
+def test_materialized_transform_feeds_the_trainer(tmp_path, demo_dir, node_id):
     config = build_config(
         "tiny",
         data=str(demo_dir),
         output_root=str(tmp_path),
-        materialize=True,
-        epochs=1,
-        steps_per_epoch=3,
+        training=dict(materialize=True, epochs=1, steps_per_epoch=3),
     )
-    summary = run_pipeline(config, to_component="Trainer")
-    transformed = tf.io.gfile.glob(
-        str(
-            tmp_path
-            / "pipeline_root"
-            / "Transform"
-            / "transformed_examples"
-            / "*"
-            / "Split-train"
-            / "*"
-        )
-    )
+    summary = run_pipeline(config, to_component=node_id("model"))
+    transformed = tf.io.gfile.glob(f"{summary.lineage['transformed_examples']}/Split-train/*")
     assert transformed
     record = next(iter(tf.data.TFRecordDataset(transformed, compression_type="GZIP")))
     feature = tf.train.Example.FromString(record.numpy()).features.feature
     assert len(feature["image"].float_list.value) == 67 * 67 * 3
-    assert summary["training"]["epochs"] == 1
+    assert summary.training.epochs == 1
 
 
-def test_failing_component_names_itself_and_its_logs(tmp_path):
+def test_failing_component_names_itself_and_its_logs(tmp_path, node_id):
     data = tmp_path / "data"
     for name, payload in (
         ("cat/a.jpg", encode("JPEG")),
@@ -145,11 +135,9 @@ def test_failing_component_names_itself_and_its_logs(tmp_path):
     ):
         (data / name).parent.mkdir(parents=True, exist_ok=True)
         (data / name).write_bytes(payload)
-    result = run_cli(
-        "run", "--data", str(data), "--preset", "tiny", "--output-root", str(tmp_path / "out")
-    )
+    result = run_cli("run", "--data", data, "--preset", "tiny", "--output-root", tmp_path / "out")
     assert result.returncode == 1
-    assert "Error: Component ImageFolderExampleGen failed" in result.stderr
+    assert f"Error: Component {node_id('examples')} failed" in result.stderr
     assert "dog" in result.stderr and "no image that decodes" in result.stderr
     log_line = next(line for line in result.stderr.splitlines() if "Full logs:" in line)
     assert open(log_line.split("Full logs: ")[1].strip()).read()
@@ -186,25 +174,31 @@ def curated(tmp_path_factory):
     return root
 
 
+def _curated_ids(curated, **fields):
+    config = build_config("tiny", data=str(curated / "data"), **fields)
+    return {role: source.node_id for role, source in wiring_for(config).sources().items()}
+
+
 def test_fail_on_anomalies_stops_before_training(curated):
     out = curated / "out"
     result = run_cli(
         "run",
         "--data",
-        str(curated / "data"),
+        curated / "data",
         "--config",
-        str(curated / "config.yaml"),
+        curated / "config.yaml",
         "--preset",
         "tiny",
         "--output-root",
-        str(out),
+        out,
         "--fail-on-anomalies",
     )
     assert result.returncode == 1, result.stderr[-3000:]
-    assert "data anomalies (--fail-on-anomalies); nothing was trained" in result.stderr
+    assert "data anomalies (fail_on_anomalies); nothing was trained" in result.stderr
     assert "class_name" in result.stdout and "bird" in result.stdout
-    assert "CuratedImportSchemaGen" in result.stdout
-    assert not (out / "pipeline_root" / "Trainer").exists()
+    ids = _curated_ids(curated, schema_file=str(curated / "schema.pbtxt"))
+    assert ids["schema"] == "CuratedImportSchemaGen" and ids["schema"] in result.stdout
+    assert not (out / "pipeline_root" / ids["model"]).exists()
     assert not (out / "serving_model").exists()
 
 
@@ -216,14 +210,16 @@ def test_data_that_fits_the_curated_schema_has_no_anomalies(curated, tmp_path):
         schema_file=str(curated / "schema.pbtxt"),
         output_root=str(tmp_path / "out"),
     )
-    summary = run_pipeline(config, to_component="ExampleValidator")
-    assert summary["anomalies"] == []
-    assert summary["lineage"]["schema"].startswith(str(tmp_path / "out"))
+    summary = run_pipeline(config, to_component=wiring_for(config).sources()["anomalies"].node_id)
+    assert summary.anomalies == []
+    assert summary.lineage["schema"].startswith(str(tmp_path / "out"))
 
 
 def test_an_edited_curated_schema_is_imported_again(curated, tmp_path):
     schema = tmp_path / "schema.pbtxt"
     schema.write_text(CURATED_SCHEMA)
+
+    ids = _curated_ids(curated, schema_file=str(schema))
 
     def validate():
         config = build_config(
@@ -232,14 +228,14 @@ def test_an_edited_curated_schema_is_imported_again(curated, tmp_path):
             schema_file=str(schema),
             output_root=str(tmp_path / "out"),
         )
-        return run_pipeline(config, to_component="ExampleValidator")
+        return run_pipeline(config, to_component=ids["anomalies"])
 
     first = validate()
-    assert any("bird" in message for message in first["anomalies"])
+    assert any("bird" in message for message in first.anomalies)
     schema.write_text(CURATED_SCHEMA.replace('value: "dog"', 'value: "dog" value: "bird"'))
     second = validate()
-    assert second["components"]["CuratedImportSchemaGen"]["status"] == "complete"
-    assert not any("class_name" in message for message in second["anomalies"])
+    assert second.components[ids["schema"]].status == "complete"
+    assert not any("class_name" in message for message in second.anomalies)
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,14 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
+from forked import forkserver
+from trainer_harness import run_trainer
 
 from modules.trainer import plan_devices
 
@@ -34,32 +34,33 @@ def _epoch_records(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_killed_trainer_resumes_from_its_last_epoch(first_run, workspace, tmp_path):
-    from pipelines.config import build_config
-    from pipelines.pipeline import trainer_config
-
+def test_killed_trainer_resumes_from_its_last_epoch(first_run, tiny_wiring, node_id, tmp_path):
     summary, _ = first_run
-    config = build_config("tiny", data=str(workspace.data))
-    (tmp_path / "custom_config.json").write_text(json.dumps(trainer_config(config)))
+    trainer = next(node for node in tiny_wiring.components if node.id == node_id("model"))
+    # The custom_config the pipeline gives the Trainer, as JSON.
+    (tmp_path / "custom_config.json").write_text(trainer.exec_properties["custom_config"])
     summary_path = tmp_path / "summary.json"
     summary_path.write_text(json.dumps(summary))
-    harness = Path(__file__).parent / "trainer_harness.py"
-    command = [sys.executable, str(harness), str(summary_path), str(tmp_path), "4", "60"]
     epochs_log = tmp_path / "run" / "epochs.jsonl"
+    context = forkserver(["tfx.components.trainer.executor", "modules.trainer"])
+    arguments = (str(summary_path), str(tmp_path), 4, 60)
 
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = context.Process(target=run_trainer, args=arguments)
+    first.start()
     deadline = time.monotonic() + 300
-    while not _epoch_records(epochs_log) and first.poll() is None:
+    while not _epoch_records(epochs_log) and first.is_alive():
         assert time.monotonic() < deadline, "no epoch finished in time"
         time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    first.kill()  # SIGKILL, as a crash or an evicted pod
+    first.join()
     done_before_kill = {r["epoch"] for r in _epoch_records(epochs_log)}
     assert 0 in done_before_kill and 3 not in done_before_kill
     assert not (tmp_path / "model" / "Format-Serving" / "saved_model.pb").exists()
 
-    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert second.returncode == 0, second.stderr[-3000:]
+    second = context.Process(target=run_trainer, args=arguments)
+    second.start()
+    second.join(600)
+    assert second.exitcode == 0, (tmp_path / "trainer.log").read_text()[-3000:]
     epochs = [r["epoch"] for r in _epoch_records(epochs_log)]
     assert epochs.count(0) == 1, f"restarted from epoch 0: {epochs}"
     assert sorted(set(epochs)) == [0, 1, 2, 3]
@@ -105,9 +106,9 @@ SIGNATURE_CHECK = textwrap.dedent("""
         "images": by_images["probabilities"].numpy().tolist(),
         "examples": by_examples["probabilities"].numpy().tolist(),
         "direct": direct.tolist(),
-        "class_names": [n.decode() for n in by_images["class_names"].numpy()],
-        "class_ids": by_images["class_ids"].numpy().tolist(),
-        "scores": by_images["scores"].numpy().tolist(),
+        "class_name": [n.decode() for n in by_images["class_name"].numpy()],
+        "class_id": by_images["class_id"].numpy().tolist(),
+        "score": by_images["score"].numpy().tolist(),
         "corrupt": corrupt,
         "after_corrupt": after["probabilities"].numpy().tolist(),
     }))
@@ -136,17 +137,21 @@ def signature_results(first_run):
 def test_serving_signature_outputs(signature_results):
     import numpy as np
 
-    assert signature_results["keys"] == ["class_ids", "class_names", "probabilities", "scores"]
+    from contract.prediction import OUTPUTS
+
+    # The prediction contract's fields, with the same names as on the wire.
+    assert signature_results["keys"] == ["class_id", "class_name", "probabilities", "score"]
+    assert signature_results["keys"] == sorted(field.name for field in OUTPUTS)
     assert signature_results["dtypes"]["probabilities"] == "float32"
-    assert signature_results["dtypes"]["class_ids"] == "int64"
+    assert signature_results["dtypes"]["class_id"] == "int64"
     probabilities = np.array(signature_results["images"])
     assert probabilities.shape == (3, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    assert signature_results["class_ids"] == probabilities.argmax(axis=1).tolist()
-    assert signature_results["class_names"] == [
-        ["bike", "ship"][i] for i in signature_results["class_ids"]
+    assert signature_results["class_id"] == probabilities.argmax(axis=1).tolist()
+    assert signature_results["class_name"] == [
+        ["bike", "ship"][i] for i in signature_results["class_id"]
     ]
-    np.testing.assert_allclose(signature_results["scores"], probabilities.max(axis=1))
+    np.testing.assert_allclose(signature_results["score"], probabilities.max(axis=1))
 
 
 def test_both_signatures_and_the_model_agree(signature_results):
@@ -192,9 +197,9 @@ def test_image_that_does_not_fit_fails_before_any_component(tmp_path):
     from conftest import run_cli
 
     config = tmp_path / "bad.yaml"
-    config.write_text("image_size: 50\n")
-    result = run_cli("run", "--config", str(config), "--output-root", str(tmp_path / "out"))
+    config.write_text("training:\n  image_size: 50\n")
+    result = run_cli("run", "--config", config, "--output-root", tmp_path / "out")
     assert result.returncode == 1
-    assert "image_size:" in result.stderr and "too small" in result.stderr
+    assert "training.image_size:" in result.stderr and "too small" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "pipeline_root").exists()

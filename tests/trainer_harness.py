@@ -1,17 +1,11 @@
 """Runs the TFX Trainer executor on fixed input and output artifacts, as a re-launched
-Trainer (a retried Kubeflow pod, say) would: same output URIs, same model_run_dir.
-
-usage: python trainer_harness.py SUMMARY_JSON OUT_DIR EPOCHS STEPS_PER_EPOCH
-"""
+Trainer (a retried Kubeflow pod, say) would: same output URIs, same model_run_dir."""
 
 import json
 import os
-import sys
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from tfx.components.trainer.executor import GenericExecutor  # noqa: E402
-from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+from tfx.components.trainer.executor import GenericExecutor
+from tfx.types import artifact_utils, standard_artifacts
 
 
 def artifact(cls, uri, **properties):
@@ -22,12 +16,15 @@ def artifact(cls, uri, **properties):
     return instance
 
 
-def main():
-    summary_path, out, epochs, steps = sys.argv[1:5]
+def run_trainer(summary_path: str, out: str, epochs: int, steps: int) -> None:
+    """The Trainer on the summary's examples, transform graph and schema; outputs in OUT."""
+    with open(os.path.join(out, "trainer.log"), "a") as log:  # this process's output
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
     summary = json.loads(open(summary_path).read())
     lineage = summary["lineage"]
     custom = json.loads(open(os.path.join(out, "custom_config.json")).read())
-    custom["epochs"] = int(epochs)
+    custom["hyperparameters"]["epochs"] = int(epochs)
     GenericExecutor().Do(
         {
             "examples": [
@@ -53,7 +50,3 @@ def main():
             "custom_config": json.dumps(custom),
         },
     )
-
-
-if __name__ == "__main__":
-    main()

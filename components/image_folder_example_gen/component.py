@@ -8,39 +8,25 @@ from tfx.proto import example_gen_pb2
 
 from components.image_folder_example_gen import executor
 
-# Percent granularity for the train/eval ratio.
-_BUCKETS = 100
-
 
 class ImageFolderExampleGen(FileBasedExampleGen):
     """Ingests root/<class>/<image> (or root/{train,eval}/<class>/<image>) as tf.Examples.
 
-    Writes `train` and `eval` splits of examples with the features `image` (encoded bytes),
-    `label` (index in the sorted class names), `class_name`, `path` (relative to the root),
-    `height` and `width`. The artifact also holds `labels.txt` (the class names in label
-    order) and `rejects.jsonl` (every file that was not ingested, with the reason).
+    Writes `train` and `eval` splits of examples with the features of `contract.data`:
+    `image` (encoded bytes), `label` (index in the sorted class names), `class_name`, `path`
+    (relative to the root), `height` and `width`. The artifact also holds `labels.txt` (the
+    class names in label order) and `rejects.jsonl` (every file that was not ingested, with
+    the reason). `output_config` gives the hash split of a folder without split folders.
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, input_base: str, eval_fraction: float = 0.2) -> None:
-        eval_buckets = round(eval_fraction * _BUCKETS)
-        if not 0 < eval_buckets < _BUCKETS:
-            raise ValueError(f"eval_fraction must be between 0.01 and 0.99, got {eval_fraction}.")
+    def __init__(self, input_base: str, output_config: example_gen_pb2.Output) -> None:
         super().__init__(
             input_base=input_base,
             # The driver fingerprints the files this pattern matches, for caching.
             input_config=example_gen_pb2.Input(
                 splits=[example_gen_pb2.Input.Split(name="images", pattern="*/*")]
             ),
-            output_config=example_gen_pb2.Output(
-                split_config=example_gen_pb2.SplitConfig(
-                    splits=[
-                        example_gen_pb2.SplitConfig.Split(
-                            name="train", hash_buckets=_BUCKETS - eval_buckets
-                        ),
-                        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
-                    ]
-                )
-            ),
+            output_config=output_config,
         )

@@ -35,20 +35,24 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from contract.data import (
+    CLASS_NAME_KEY,
+    EVAL,
+    HEIGHT_KEY,
+    IMAGE_KEY,
+    LABEL_KEY,
+    LABELS_FILE,
+    PATH_KEY,
+    SPLIT_PREFIXES,
+    SPLITS,
+    TRAIN,
+    WIDTH_KEY,
+    is_remote,
+)
 from modules.image_check import UndecodableImage, decoded_sizes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-SPLIT_FOLDERS = {"train": ("train",), "eval": ("eval", "test")}
-LABELS_FILE = "labels.txt"
 REJECTS_FILE = "rejects.jsonl"
-
-# Feature names of the examples this component writes.
-IMAGE_KEY = "image"
-LABEL_KEY = "label"
-CLASS_NAME_KEY = "class_name"
-PATH_KEY = "path"
-HEIGHT_KEY = "height"
-WIDTH_KEY = "width"
 
 _METRICS = "ImageFolderExampleGen"
 _REJECTED = "rejected"
@@ -101,13 +105,9 @@ def _files(path: str) -> list[str]:
     )
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
 def _walk(folder: str) -> Iterator[tuple[str, list[str], list[str]]]:
     # tf.io.gfile reaches gs:// and s3://, but stats every local entry it lists: 30x slower.
-    return os.walk(folder) if _is_local(folder) else tf.io.gfile.walk(folder)
+    return tf.io.gfile.walk(folder) if is_remote(folder) else os.walk(folder)
 
 
 def _has_any_file(folder: str) -> bool:
@@ -124,7 +124,7 @@ def discover_layout(root: str) -> Layout:
     top = _subdirectories(root)
     split_dirs = {
         split: next((name for name in names if name in top), None)
-        for split, names in SPLIT_FOLDERS.items()
+        for split, names in SPLIT_PREFIXES.items()
     }
     stray = list(_files(root))
     folders: list[tuple[str | None, str, str]] = []
@@ -175,7 +175,7 @@ def _list_class_folder(entry: tuple[str | None, str, str], root: str) -> Iterato
 def _read(root: str, relative_path: str) -> bytes:
     path = os.path.join(root, relative_path)
     # tf.io.gfile stats a local file three times before it reads it: 1.5x the read's cost.
-    with open(path, "rb") if _is_local(path) else tf.io.gfile.GFile(path, "rb") as handle:
+    with tf.io.gfile.GFile(path, "rb") if is_remote(path) else open(path, "rb") as handle:
         return handle.read()
 
 
@@ -226,7 +226,7 @@ def assign_splits(images: Iterable[ImageFile], eval_fraction: float) -> list[Ima
     if len(ranked) >= 2:
         eval_count = min(max(eval_count, 1), len(ranked) - 1)
     return [
-        dataclasses.replace(image, split="eval" if index < eval_count else "train")
+        dataclasses.replace(image, split=EVAL if index < eval_count else TRAIN)
         for index, image in enumerate(ranked)
     ]
 
@@ -322,13 +322,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
         )
         split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
-        if sorted(split_names) != ["eval", "train"]:
+        if sorted(split_names) != sorted(SPLITS):
             raise ImageFolderError(
-                f"ImageFolderExampleGen writes train and eval splits, not {split_names}."
+                f"ImageFolderExampleGen writes {' and '.join(SPLITS)} splits, not {split_names}."
             )
         examples.split_names = artifact_utils.encode_split_names(split_names)
         buckets = {split.name: split.hash_buckets for split in output_config.split_config.splits}
-        eval_fraction = buckets["eval"] / sum(buckets.values())
+        eval_fraction = buckets[EVAL] / sum(buckets.values())
         rejects_path = os.path.join(examples.uri, REJECTS_FILE)
 
         pipeline = self._make_beam_pipeline()

@@ -1,7 +1,6 @@
-"""Pusher executor: atomic pushes into integer versions, and no duplicate of the served model.
+"""AtomicPusher's executor: atomic pushes into integer versions, no duplicate of the served model.
 
-Used as the standard Pusher's custom executor, so the node stays `Pusher`. Differences from
-TFX's filesystem push:
+Differences from TFX's filesystem push:
 - versions are 1, 2, 3, ... (TF Serving picks the highest), not Unix timestamps;
 - the model is copied to a hidden temporary folder and renamed into place, so a reader
   never sees a half-copied version (rename is atomic on POSIX filesystems; on object

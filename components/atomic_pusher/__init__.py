@@ -1,0 +1,3 @@
+from components.atomic_pusher.component import AtomicPusher
+
+__all__ = ["AtomicPusher"]

@@ -1,0 +1,39 @@
+"""The data contract: feature keys, the class-list file, split names and how splits are made."""
+
+from __future__ import annotations
+
+# Features of the examples ImageFolderExampleGen writes. After Transform, IMAGE_KEY holds
+# the normalized float image and LABEL_KEY the int64 class index.
+IMAGE_KEY = "image"
+LABEL_KEY = "label"
+CLASS_NAME_KEY = "class_name"
+PATH_KEY = "path"
+HEIGHT_KEY = "height"
+WIDTH_KEY = "width"
+
+# Class names in label order, one per line: in an image folder's Examples artifact, and next
+# to TFRecord input.
+LABELS_FILE = "labels.txt"
+
+TRAIN = "train"
+EVAL = "eval"
+SPLITS = (TRAIN, EVAL)
+# Folder names (image folders) or file-name prefixes (TFRecords) that name a split, in order
+# of preference.
+SPLIT_PREFIXES = {TRAIN: ("train",), EVAL: ("eval", "test")}
+
+# Hash splits are made in percent steps.
+HASH_BUCKETS = 100
+
+
+def eval_buckets(eval_fraction: float) -> int:
+    """How many of the HASH_BUCKETS go to eval; train gets the rest."""
+    buckets = round(eval_fraction * HASH_BUCKETS)
+    if not 0 < buckets < HASH_BUCKETS:
+        raise ValueError(f"eval_fraction: must be between 0.01 and 0.99, got {eval_fraction}.")
+    return buckets
+
+
+def is_remote(path: str) -> bool:
+    """gs://, s3:// and other URIs: tf.io.gfile reaches them, the os module does not."""
+    return "://" in path

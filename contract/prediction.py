@@ -1,0 +1,153 @@
+"""The prediction contract: what the exported model answers, what both protocols carry, and
+what the client reads back.
+
+The Trainer's export, the served model, the V1 and V2 payloads, the server's metadata and
+the client all use these declarations, so a field is added or renamed here, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# The exported SavedModel's signatures and their inputs.
+IMAGES_SIGNATURE = "serving_default"  # TF Serving's default: encoded image bytes
+IMAGES_INPUT = "images"
+IMAGES_DATATYPE = "BYTES"  # in the V2 protocol: base64 strings over REST, raw bytes over gRPC
+EXAMPLES_SIGNATURE = "serving_examples"  # serialized tf.Examples, for TFMA and batch jobs
+EXAMPLES_INPUT = "examples"
+
+# Next to the SavedModel: the class names in label order. TF Serving ignores assets.extra/
+# beyond warm-up records.
+CLASS_NAMES_FILE = "assets.extra/labels.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One output of both signatures, and the V2 tensor (and V1 key) that carries it."""
+
+    name: str
+    datatype: str  # in the V2 (Open Inference) protocol
+    per_class: bool = False  # shape [batch, classes] rather than [batch]
+
+
+CLASS_NAME = Field("class_name", "BYTES")
+CLASS_ID = Field("class_id", "INT64")
+SCORE = Field("score", "FP32")  # the probability of class_id
+PROBABILITIES = Field("probabilities", "FP32", per_class=True)
+OUTPUTS = (CLASS_NAME, CLASS_ID, SCORE, PROBABILITIES)
+OUTPUTS_BY_NAME = {field.name: field for field in OUTPUTS}
+
+# Once per response rather than per image: the served version and its class names.
+MODEL_VERSION = "model_version"
+CLASS_NAMES = Field("class_names", "BYTES")
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    class_name: str
+    class_id: int
+    score: float
+    probabilities: list[float]
+    model_version: int
+    class_names: tuple[str, ...]  # of the version that answered; shared, not copied
+
+    def top_k(self, k: int) -> list[tuple[str, float]]:
+        ranked = sorted(enumerate(self.probabilities), key=lambda pair: -pair[1])[:k]
+        return [(self.class_names[index], score) for index, score in ranked]
+
+
+def from_columns(
+    columns: Mapping[str, Sequence[Any]], model_version: int, class_names: Sequence[str]
+) -> list[Prediction]:
+    """Predictions from one column per output field (rows of probabilities per image)."""
+    names = tuple(class_names)
+    return [
+        Prediction(
+            class_name=_text(name),
+            class_id=int(class_id),
+            score=float(score),
+            probabilities=[float(value) for value in row],
+            model_version=model_version,
+            class_names=names,
+        )
+        for name, class_id, score, row in zip(
+            *(columns[field.name] for field in OUTPUTS), strict=True
+        )
+    ]
+
+
+def _columns(predictions: Sequence[Prediction]) -> dict[str, list[Any]]:
+    return {
+        field.name: [getattr(prediction, field.name) for prediction in predictions]
+        for field in OUTPUTS
+    }
+
+
+def v1_body(predictions: Sequence[Prediction]) -> dict[str, Any]:
+    """{"predictions": [{field: value}], "model_version": "N", "class_names": [...]}."""
+    return {
+        "predictions": [
+            {field.name: getattr(prediction, field.name) for field in OUTPUTS}
+            for prediction in predictions
+        ],
+        MODEL_VERSION: str(predictions[0].model_version),
+        CLASS_NAMES.name: list(predictions[0].class_names),
+    }
+
+
+def from_v1(body: Mapping[str, Any]) -> list[Prediction]:
+    rows = body["predictions"]
+    columns = {field.name: [row[field.name] for row in rows] for field in OUTPUTS}
+    return from_columns(columns, int(body[MODEL_VERSION]), body[CLASS_NAMES.name])
+
+
+def v2_tensors(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
+    """The V2 output tensors ({name, shape, datatype, data}), class names last."""
+    class_names = list(predictions[0].class_names)
+    tensors = []
+    for field, values in _columns(predictions).items():
+        shape = [len(predictions)]
+        if OUTPUTS_BY_NAME[field].per_class:
+            shape.append(len(class_names))
+            values = [value for row in values for value in row]
+        tensors.append(_tensor(OUTPUTS_BY_NAME[field], shape, values))
+    return [*tensors, _tensor(CLASS_NAMES, [len(class_names)], class_names)]
+
+
+def _tensor(field: Field, shape: list[int], data: list[Any]) -> dict[str, Any]:
+    return {"name": field.name, "shape": shape, "datatype": field.datatype, "data": data}
+
+
+def v2_input_metadata() -> list[dict[str, Any]]:
+    return [{"name": IMAGES_INPUT, "datatype": IMAGES_DATATYPE, "shape": [-1]}]
+
+
+def v2_output_metadata(num_classes: int) -> list[dict[str, Any]]:
+    """The outputs as V2 model metadata lists them; -1 marks a size only a request knows."""
+    return [
+        {
+            "name": field.name,
+            "datatype": field.datatype,
+            "shape": [-1, num_classes] if field.per_class else [-1],
+        }
+        for field in OUTPUTS
+    ] + [{"name": CLASS_NAMES.name, "datatype": CLASS_NAMES.datatype, "shape": [num_classes]}]
+
+
+def from_v2(body: Mapping[str, Any]) -> list[Prediction]:
+    """Predictions from a V2 REST response body."""
+    tensors = {tensor["name"]: tensor for tensor in body["outputs"]}
+    columns = {}
+    for field in OUTPUTS:
+        data = tensors[field.name]["data"]
+        if field.per_class:
+            width = tensors[field.name]["shape"][1]
+            data = [data[start : start + width] for start in range(0, len(data), width)]
+        columns[field.name] = data
+    return from_columns(columns, int(body[MODEL_VERSION]), tensors[CLASS_NAMES.name]["data"])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,96 @@
+"""The training hyperparameters, declared once.
+
+The pipeline config holds them as its `training` section, the CLI makes one flag per field,
+the pipeline passes them whole in the Trainer's `custom_config`, and the Trainer reads them
+back here. A new hyperparameter is one field below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter is wrong or unknown; `field` names it (None: an unknown key)."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.field = field
+        self.reason = reason
+
+
+def _field(default: Any, help_text: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperparameters:
+    image_size: int = _field(227, "Square input size of the network (canonical: 227).")
+    width_multiplier: float = _field(1.0, "Scales every conv filter count and FC width.")
+    dropout: float = _field(0.5, "Dropout rate after fc6 and fc7.")
+    batch_size: int = _field(32, "Images per training step.")
+    epochs: int = _field(4, "Training epochs.")
+    steps_per_epoch: int = _field(50, "Training steps per epoch.")
+    eval_steps: int = _field(10, "Validation batches after each epoch.")
+    learning_rate: float = _field(1e-4, "Adam's learning rate.")
+    seed: int = _field(0, "Seed for weights, shuffling and augmentation.")
+    materialize: bool = _field(
+        False,
+        "Transform writes normalized tensors (about 600 KB per 227x227 image); otherwise "
+        "the Trainer applies the transform graph as it reads raw examples.",
+    )
+    cache_decoded: bool = _field(
+        True, "Keep decoded, normalized images in memory after the first epoch."
+    )
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, field.name, float(value))
+            elif not isinstance(value, _TYPES[field.type]) or (
+                field.type != "bool" and isinstance(value, bool)
+            ):
+                raise HyperparameterError(field.name, f"expected {field.type}, got {value!r}.")
+        for name in ("batch_size", "steps_per_epoch", "eval_steps"):
+            if getattr(self, name) < 1:
+                raise HyperparameterError(
+                    name, f"must be a positive integer, got {getattr(self, name)}."
+                )
+        if self.epochs < 0:
+            raise HyperparameterError("epochs", f"must be 0 or more, got {self.epochs}.")
+        if self.learning_rate <= 0:
+            raise HyperparameterError(
+                "learning_rate", f"must be positive, got {self.learning_rate}."
+            )
+        # Imported here so that the CLI and the config load without TensorFlow.
+        from modules.model import validate_arguments
+
+        try:
+            validate_arguments(2, self.image_size, self.width_multiplier, self.dropout)
+        except ValueError as error:
+            # The architecture's messages begin with the argument's name.
+            raise HyperparameterError(str(error).split()[0], str(error)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Hyperparameters:
+        """Fails on a key that is not a hyperparameter, rather than dropping it."""
+        check_known_keys(cls, values, "hyperparameter")
+        return cls(**values)
+
+
+def check_known_keys(cls: type, values: dict[str, Any], what: str) -> None:
+    """Raises, naming them, if `values` has keys that are not fields of dataclass `cls`."""
+    known = [field.name for field in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise HyperparameterError(
+            None, f"unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known)}."
+        )
+
+
+_TYPES = {"int": int, "float": float, "bool": bool}

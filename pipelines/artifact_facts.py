@@ -1,0 +1,122 @@
+"""Reads facts out of artifacts' files: statistics, training history and TFMA's results."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from components.anomalies_gate import split_files
+from modules.trainer import HISTORY_FILE
+
+
+def example_counts(statistics_uri: str) -> dict[str, int]:
+    counts = {}
+    for split, path in split_files(statistics_uri, "FeatureStats.pb"):
+        stats = statistics_pb2.DatasetFeatureStatisticsList()
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            stats.ParseFromString(handle.read())
+        counts[split] = sum(dataset.num_examples for dataset in stats.datasets)
+    return counts
+
+
+def training_facts(model_uri: str) -> dict[str, Any] | None:
+    """The Trainer's history file, summarized; None if the model has none."""
+    path = os.path.join(model_uri, HISTORY_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as handle:
+        history = json.load(handle)
+    return {
+        "final_loss": history["loss"][-1] if history["loss"] else None,
+        "final_accuracy": history["accuracy"][-1] if history["accuracy"] else None,
+        "final_val_accuracy": history["val_accuracy"][-1] if history["val_accuracy"] else None,
+        "epochs": history["epochs"],
+        "images_per_second": round(history["images_per_second"], 2),
+        "device": history["device"],
+        "precision_policy": history["precision_policy"],
+        "class_names": history["class_names"],
+        "history_path": path,
+    }
+
+
+def _metric_value(value: Any) -> float | None:
+    number = value.double_value.value
+    return None if math.isnan(number) else number  # NaN: no positive predictions
+
+
+def _describe_failure(failure: Any) -> str:
+    """For example: accuracy 0.51 is below the minimum 0.90."""
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    name = failure.metric_key.name
+    if failure.metric_key.is_diff:
+        allowed = threshold.change_threshold.absolute.value
+        return (
+            f"{name} changed by {value:+.4f} against the served baseline; the allowed "
+            f"change is {allowed:+.4f} or better"
+        )
+    bound = threshold.value_threshold.lower_bound.value
+    return f"{name} {value:.4f} is below the minimum {bound:.4f} (min_accuracy)"
+
+
+def evaluation_facts(uri: str, classes: list[str] | None, has_baseline: bool) -> dict[str, Any]:
+    """Overall and per-class metrics, the confusion matrix and failed thresholds, from TFMA."""
+    import tensorflow_model_analysis as tfma
+
+    overall: dict[tuple[str, str, int | None], float | None] = {}
+    for metrics in tfma.load_metrics(uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for item in metrics.metric_keys_and_values:
+            if item.key.is_diff:
+                continue
+            class_id = item.key.sub_key.class_id.value if item.key.HasField("sub_key") else None
+            overall[(item.key.model_name, item.key.name, class_id)] = _metric_value(item.value)
+
+    def name(class_id: int) -> str:
+        return classes[class_id] if classes and class_id < len(classes) else str(class_id)
+
+    class_ids = sorted({key[2] for key in overall if key[2] is not None})
+    metrics = {
+        "accuracy": overall.get(("candidate", "sparse_categorical_accuracy", None)),
+        "example_count": int(overall.get(("candidate", "example_count", None)) or 0),
+        "per_class": {
+            name(class_id): {
+                "precision": overall.get(("candidate", "precision", class_id)),
+                "recall": overall.get(("candidate", "recall", class_id)),
+            }
+            for class_id in class_ids
+        },
+    }
+    matrix = None
+    for plots in tfma.load_plots(uri):
+        if plots.slice_key.single_slice_keys:
+            continue
+        for item in plots.plot_keys_and_values:
+            if item.key.model_name == "candidate" and item.key.name.startswith("multi_class"):
+                size = len(classes) if classes else len(class_ids)
+                matrix = [[0] * size for _ in range(size)]
+                for entry in item.value.multi_class_confusion_matrix_at_thresholds.matrices[
+                    0
+                ].entries:
+                    matrix[entry.actual_class_id][entry.predicted_class_id] = int(
+                        entry.num_weighted_examples
+                    )
+    failures = [
+        _describe_failure(failure)
+        for per_slice in tfma.load_validation_result(uri).metric_validations_per_slice
+        for failure in per_slice.failures
+    ]
+    return {
+        "metrics": metrics,
+        "baseline_accuracy": overall.get(("baseline", "sparse_categorical_accuracy", None))
+        if has_baseline
+        else None,
+        "confusion_matrix": matrix,
+        "failed_thresholds": failures,
+    }

@@ -1,0 +1,241 @@
+"""The pipeline's stages. Each wires its TFX nodes onto the channels earlier stages made and
+records the channels it makes; `pipelines/pipeline.py` lists them in order.
+
+The channels are the one declaration of the pipeline's artifacts: the run summary, the
+runners and the tests find a node's id and output key through them, never by spelling
+them out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base.base_node import BaseNode
+
+from components.anomalies_gate import AnomaliesGate
+from components.atomic_pusher import AtomicPusher
+from components.curated_import_schema_gen import CuratedImportSchemaGen
+from components.image_folder_example_gen import ImageFolderExampleGen
+from components.pushed_model_resolver import PushedModelResolver
+from contract.data import EVAL, HASH_BUCKETS, TRAIN, eval_buckets
+from contract.prediction import EXAMPLES_SIGNATURE, PROBABILITIES
+from modules.trainer import TrainerInputs
+from modules.transform import TransformSettings
+from pipelines.config import PipelineConfig
+from pipelines.data_facts import DataFacts
+from pipelines.eval_config import eval_config
+
+NodeT = TypeVar("NodeT", bound=BaseNode)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtifactSource:
+    """Where an artifact comes from: the producing node's id and its output key."""
+
+    node_id: str
+    key: str
+
+
+@dataclasses.dataclass
+class Wiring:
+    """The nodes wired so far, in order, and the channels they made, by role."""
+
+    components: list[BaseNode] = dataclasses.field(default_factory=list)
+    examples: tfx.types.BaseChannel | None = None
+    statistics: tfx.types.BaseChannel | None = None
+    schema: tfx.types.BaseChannel | None = None
+    anomalies: tfx.types.BaseChannel | None = None
+    transform_graph: tfx.types.BaseChannel | None = None
+    transformed_examples: tfx.types.BaseChannel | None = None  # only with materialize
+    model: tfx.types.BaseChannel | None = None
+    baseline_model: tfx.types.BaseChannel | None = None
+    evaluation: tfx.types.BaseChannel | None = None
+    blessing: tfx.types.BaseChannel | None = None
+    pushed_model: tfx.types.BaseChannel | None = None
+    # Nodes that every node wired after them waits for (gates).
+    gates: list[BaseNode] = dataclasses.field(default_factory=list)
+
+    def add(self, node: NodeT) -> NodeT:
+        node.add_upstream_nodes(self.gates)
+        self.components.append(node)
+        return node
+
+    def sources(self) -> dict[str, ArtifactSource]:
+        """Each artifact role wired so far, and the node output that carries it."""
+        found = {}
+        for field in dataclasses.fields(self):
+            channel = getattr(self, field.name)
+            if isinstance(channel, tfx.types.BaseChannel):
+                found[field.name] = ArtifactSource(
+                    channel.producer_component_id, channel.output_key
+                )
+        return found
+
+    def node_ids(self) -> list[str]:
+        return [node.id for node in self.components]
+
+
+Stage = Callable[[Wiring, PipelineConfig, DataFacts], None]
+
+
+def _hash_split(eval_fraction: float) -> tfx.proto.Output:
+    buckets = eval_buckets(eval_fraction)
+    return tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(name=TRAIN, hash_buckets=HASH_BUCKETS - buckets),
+                tfx.proto.SplitConfig.Split(name=EVAL, hash_buckets=buckets),
+            ]
+        )
+    )
+
+
+def ingest(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """ExampleGen: the images as tf.Examples in train and eval splits."""
+    if config.data_format == "folder":
+        example_gen = ImageFolderExampleGen(
+            input_base=config.data_path, output_config=_hash_split(config.eval_fraction)
+        )
+    else:
+        splits = data.tfrecord_splits
+        example_gen = tfx.components.ImportExampleGen(
+            input_base=config.data_path,
+            input_config=tfx.proto.Input(
+                splits=[
+                    tfx.proto.Input.Split(name=name, pattern=pattern)
+                    for name, pattern in splits.items()
+                ]
+            ),
+            # Files named for their splits are the splits; other files are hashed.
+            output_config=None if len(splits) > 1 else _hash_split(config.eval_fraction),
+        )
+    wiring.examples = wiring.add(example_gen).outputs["examples"]
+
+
+def validate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """Statistics, the schema, and the data checked against it."""
+    # Statistics over the data for visualization and validation.
+    statistics_gen = wiring.add(tfx.components.StatisticsGen(examples=wiring.examples))
+    wiring.statistics = statistics_gen.outputs["statistics"]
+
+    # The curated schema if there is one, else one inferred from the statistics; a schema
+    # inferred from the same statistics it is checked against flags little.
+    if config.schema_path:
+        schema_gen = CuratedImportSchemaGen(schema_file=config.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=wiring.statistics, infer_feature_shape=True
+        )
+    wiring.schema = wiring.add(schema_gen).outputs["schema"]
+
+    # Anomalies: the statistics of each split against the schema.
+    example_validator = wiring.add(
+        tfx.components.ExampleValidator(statistics=wiring.statistics, schema=wiring.schema)
+    )
+    wiring.anomalies = example_validator.outputs["anomalies"]
+
+
+def stop_on_anomalies(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """With fail_on_anomalies: a gate that fails the run before anything trains on bad data."""
+    wiring.gates.append(wiring.add(AnomaliesGate(anomalies=wiring.anomalies)))
+
+
+def transform(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """Transform: decode, resize and normalize with statistics from one pass over train."""
+    materialize = config.training.materialize
+    transform_node = wiring.add(
+        tfx.components.Transform(
+            examples=wiring.examples,
+            schema=wiring.schema,
+            preprocessing_fn="modules.transform.preprocessing_fn",
+            custom_config=TransformSettings(
+                image_feature=config.image_feature,
+                label_feature=config.label_feature,
+                image_size=config.training.image_size,
+            ).to_dict(),
+            materialize=materialize,
+            splits_config=tfx.proto.SplitsConfig(
+                analyze=[TRAIN], transform=[TRAIN, EVAL] if materialize else []
+            ),
+            # Statistics over raw image bytes and 150k-value tensors cost minutes, say little.
+            disable_statistics=True,
+        )
+    )
+    wiring.transform_graph = transform_node.outputs["transform_graph"]
+    if materialize:
+        wiring.transformed_examples = transform_node.outputs["transformed_examples"]
+
+
+def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """Trainer: AlexNet; without materialized data it applies the transform graph as it reads."""
+    hyperparameters = config.training
+    trainer = wiring.add(
+        tfx.components.Trainer(
+            run_fn="modules.trainer.run_fn",
+            examples=wiring.transformed_examples or wiring.examples,
+            transform_graph=wiring.transform_graph,
+            schema=wiring.schema,
+            train_args=tfx.proto.TrainArgs(
+                num_steps=hyperparameters.epochs * hyperparameters.steps_per_epoch
+            ),
+            eval_args=tfx.proto.EvalArgs(num_steps=hyperparameters.eval_steps),
+            # Whole, so changing any hyperparameter re-runs the Trainer.
+            custom_config=TrainerInputs(
+                hyperparameters=hyperparameters,
+                image_feature=config.image_feature,
+                class_names=data.class_names,
+                num_classes=config.num_classes,
+            ).to_custom_config(),
+        )
+    )
+    wiring.model = trainer.outputs["model"]
+
+
+def evaluate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """The served model as baseline, and TFMA's verdict on the candidate."""
+    # The model now in the serving directory: an ordinary step, so it runs on any KFP.
+    resolver = wiring.add(
+        PushedModelResolver(
+            candidate=wiring.model, serving_dir=config.serving_path, model_name=config.model_name
+        )
+    )
+    wiring.baseline_model = resolver.outputs["model"]
+
+    # Metrics on the eval split; blesses the candidate if it passes the thresholds.
+    evaluator = wiring.add(
+        tfx.components.Evaluator(
+            examples=wiring.examples,
+            model=wiring.model,
+            baseline_model=wiring.baseline_model,
+            eval_config=eval_config(
+                label_key=config.label_feature,
+                signature_name=EXAMPLES_SIGNATURE,
+                prediction_key=PROBABILITIES.name,
+                num_classes=data.num_classes,
+                min_accuracy=config.min_accuracy,
+                regression_epsilon=config.regression_epsilon,
+            ),
+        )
+    )
+    wiring.evaluation = evaluator.outputs["evaluation"]
+    wiring.blessing = evaluator.outputs["blessing"]
+
+
+def push(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """Pusher: a blessed model to <serving_dir>/<model_name>/<next integer version>."""
+    pusher = wiring.add(
+        AtomicPusher(
+            model=wiring.model,
+            model_blessing=wiring.blessing,
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(
+                    base_directory=os.path.join(config.serving_path, config.model_name)
+                )
+            ),
+        ).with_id("Pusher")
+    )
+    wiring.pushed_model = pusher.outputs["pushed_model"]

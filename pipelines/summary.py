@@ -1,0 +1,149 @@
+"""The run summary: a typed record of one run, assembled from MLMD lineage and artifacts.
+
+`RunSummary.model_json_schema()` is its JSON schema, committed as
+`docs/summary.schema.json`; each run writes `runs/<run_id>/summary.json` in that shape.
+A stage that did not run leaves its fields null.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.anomalies_gate import anomaly_messages
+from components.pushed_model_resolver.executor import BASELINE_VERSION_PROPERTY
+from pipelines.artifact_facts import evaluation_facts, example_counts, training_facts
+from pipelines.lineage import RunLineage, int_property, string_property
+from pipelines.stages import ArtifactSource
+
+Status = Literal["complete", "cached", "failed", "running", "unknown"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentRun(_Record):
+    status: Status
+    seconds: float | None = Field(description="Wall time of the execution; null if unknown.")
+
+
+class Training(_Record):
+    final_loss: float | None
+    final_accuracy: float | None
+    final_val_accuracy: float | None
+    epochs: int
+    images_per_second: float = Field(description="After the first epoch (tracing, caching).")
+    device: str
+    precision_policy: str
+    class_names: list[str]
+    history_path: str = Field(description="The Trainer's training_history.json.")
+
+
+class ClassMetrics(_Record):
+    precision: float | None
+    recall: float | None
+
+
+class Metrics(_Record):
+    accuracy: float | None = Field(description="Candidate's accuracy on the eval split.")
+    example_count: int
+    per_class: dict[str, ClassMetrics]
+
+
+class RunSummary(_Record):
+    """One pipeline run: what it read, trained, measured, decided and pushed."""
+
+    pipeline_name: str
+    run_id: str
+    wall_seconds: float
+    classes: list[str] | None = None
+    examples: dict[str, int] | None = Field(None, description="Examples per split.")
+    rejected_files: int | None = None
+    rejects_path: str | None = Field(None, description="JSON lines: path and reason.")
+    anomalies: list[str] | None = None
+    training: Training | None = None
+    metrics: Metrics | None = None
+    baseline_accuracy: float | None = Field(None, description="The served model's accuracy.")
+    baseline_version: int | None = Field(None, description="The served version compared.")
+    confusion_matrix: list[list[int]] | None = Field(
+        None, description="Rows: actual class; columns: predicted class."
+    )
+    failed_thresholds: list[str] | None = None
+    blessed: bool | None = None
+    pushed: bool | None = None
+    pushed_model_dir: str | None = None
+    pushed_version: int | None = None
+    lineage: dict[str, str] = Field(
+        default_factory=dict, description="The data and each artifact's URI, by role."
+    )
+    components: dict[str, ComponentRun] = Field(
+        default_factory=dict, description="Every node of the run, in execution order."
+    )
+    log_path: str | None = None
+    report_path: str | None = None
+
+
+def build_summary(
+    lineage: RunLineage,
+    sources: dict[str, ArtifactSource],
+    data_path: str,
+    config_class_names: list[str] | None,
+    wall_seconds: float,
+) -> RunSummary:
+    """The summary fields filled in so far, reading each artifact through its source."""
+    found = {role: lineage.output(source.node_id, source.key) for role, source in sources.items()}
+    artifact = found.get
+    summary = RunSummary(
+        pipeline_name=lineage.pipeline_name,
+        run_id=lineage.run_id,
+        wall_seconds=round(wall_seconds, 3),
+        components={
+            node: ComponentRun(status=status, seconds=seconds)
+            for node, (status, seconds) in lineage.statuses().items()
+        },
+    )
+    examples = artifact("examples")
+    if examples is not None:
+        names = string_property(examples, "class_names")
+        summary.classes = json.loads(names) if names else config_class_names
+        summary.rejected_files = int_property(examples, "rejected_count") or 0
+        summary.rejects_path = string_property(examples, "rejects_path")
+    if (statistics := artifact("statistics")) is not None:
+        summary.examples = example_counts(statistics.uri)
+    if (anomalies := artifact("anomalies")) is not None:
+        summary.anomalies = anomaly_messages(anomalies.uri)
+    if (model := artifact("model")) is not None:
+        facts = training_facts(model.uri)
+        summary.training = Training(**facts) if facts else None
+        if summary.training and not summary.classes:
+            summary.classes = summary.training.class_names
+    if (baseline := artifact("baseline_model")) is not None:
+        summary.baseline_version = int_property(baseline, BASELINE_VERSION_PROPERTY) or None
+    if (evaluation := artifact("evaluation")) is not None:
+        facts = evaluation_facts(
+            evaluation.uri, summary.classes, has_baseline=bool(summary.baseline_version)
+        )
+        summary.metrics = Metrics(**facts["metrics"])
+        summary.baseline_accuracy = facts["baseline_accuracy"]
+        summary.confusion_matrix = facts["confusion_matrix"]
+        summary.failed_thresholds = facts["failed_thresholds"]
+    if (blessing := artifact("blessing")) is not None:
+        summary.blessed = int_property(blessing, "blessed") == 1
+    summary.lineage = {
+        "data": data_path,
+        **{role: item.uri for role, item in found.items() if item is not None},
+    }
+    if (push := artifact("pushed_model")) is not None:
+        summary.pushed = int_property(push, "pushed") == 1
+        if summary.pushed:
+            summary.pushed_model_dir = string_property(push, "pushed_destination")
+            summary.pushed_version = int(string_property(push, "pushed_version"))
+            summary.lineage["pushed_model_dir"] = summary.pushed_model_dir
+    return summary
+
+
+if __name__ == "__main__":  # python -m pipelines.summary > docs/summary.schema.json
+    print(json.dumps(RunSummary.model_json_schema(), indent=2))

@@ -1,0 +1,53 @@
+"""The run summary as the few lines the console prints at the end of a run."""
+
+from __future__ import annotations
+
+from pipelines.summary import RunSummary
+
+
+def describe(summary: RunSummary) -> str:
+    lines = [f"Run {summary.run_id} of {summary.pipeline_name} ({summary.wall_seconds:.1f} s)"]
+    for name, info in summary.components.items():
+        seconds = f"{info.seconds:.1f} s" if info.seconds is not None else ""
+        lines.append(f"  {name:<24}{info.status:<10}{seconds}")
+    if summary.classes is not None:
+        lines.append(f"Classes: {', '.join(summary.classes)}")
+    if summary.examples is not None:
+        counts = ", ".join(f"{split} {n}" for split, n in sorted(summary.examples.items()))
+        lines.append(f"Examples: {counts}")
+    if training := summary.training:
+        lines.append(
+            f"Training: {training.epochs} epochs on {training.device}, final loss "
+            f"{training.final_loss:.4f}, accuracy {training.final_accuracy:.3f}, "
+            f"{training.images_per_second:.1f} images/s"
+        )
+    if metrics := summary.metrics:
+        baseline = summary.baseline_accuracy
+        lines.append(
+            f"Eval accuracy: {metrics.accuracy:.4f} on {metrics.example_count} examples"
+            + (
+                f" (served baseline v{summary.baseline_version}: {baseline:.4f})"
+                if baseline is not None
+                else " (no served baseline)"
+            )
+        )
+    if summary.blessed is not None:
+        if summary.blessed:
+            lines.append("Blessed: yes")
+        else:
+            lines.append("Blessed: NO. Failed thresholds:")
+            lines.extend(f"  {failure}" for failure in summary.failed_thresholds or [])
+    if summary.pushed is not None:
+        lines.append(
+            f"Pushed: version {summary.pushed_version} to {summary.pushed_model_dir}"
+            if summary.pushed
+            else "Pushed: no (not blessed, or identical to the served model)"
+        )
+    if summary.rejected_files:
+        lines.append(f"Rejected files: {summary.rejected_files} (listed in {summary.rejects_path})")
+    if summary.anomalies:
+        lines.append("Anomalies:")
+        lines.extend(f"  {message}" for message in summary.anomalies)
+    elif summary.anomalies is not None:
+        lines.append("Anomalies: none")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""The prediction contract: both protocols carry every field, and read back unchanged."""
+
+import json
+
+import pytest
+
+from contract import prediction
+from contract.prediction import OUTPUTS, Prediction
+
+
+@pytest.fixture
+def predictions():
+    names = ("bike", "ship", "tram")
+    return [
+        Prediction("ship", 1, 0.7, [0.2, 0.7, 0.1], 3, names),
+        Prediction("bike", 0, 0.5, [0.5, 0.25, 0.25], 3, names),
+    ]
+
+
+def test_v1_round_trip(predictions):
+    body = json.loads(json.dumps(prediction.v1_body(predictions)))
+    assert set(body["predictions"][0]) == {field.name for field in OUTPUTS}
+    assert body["model_version"] == "3" and body["class_names"] == ["bike", "ship", "tram"]
+    assert prediction.from_v1(body) == predictions
+
+
+def test_v2_round_trip(predictions):
+    tensors = prediction.v2_tensors(predictions)
+    body = json.loads(json.dumps({"model_version": "3", "outputs": tensors}))
+    by_name = {tensor["name"]: tensor for tensor in body["outputs"]}
+    assert by_name["probabilities"]["shape"] == [2, 3]
+    assert by_name["class_id"] == {"name": "class_id", "shape": [2], "datatype": "INT64"} | {
+        "data": [1, 0]
+    }
+    assert prediction.from_v2(body) == predictions
+
+
+def test_v2_metadata_lists_what_responses_carry(predictions):
+    metadata = prediction.v2_output_metadata(3)
+    tensors = prediction.v2_tensors(predictions)
+    assert [m["name"] for m in metadata] == [t["name"] for t in tensors]
+    assert [m["datatype"] for m in metadata] == [t["datatype"] for t in tensors]
+    assert prediction.v2_input_metadata() == [
+        {"name": "images", "datatype": "BYTES", "shape": [-1]}
+    ]
+
+
+def test_top_k_ranks_by_probability(predictions):
+    assert predictions[0].top_k(2) == [("ship", 0.7), ("bike", 0.2)]
