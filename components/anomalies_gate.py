@@ -1,4 +1,4 @@
-"""AnomaliesGate: fails the run when ExampleValidator found anomalies in any split.
+"""AnomaliesGate: fails the run when the data validation or the drift check found anomalies.
 
 Nodes wired after it wait for it, so anomalous data never reaches training or serving, with
 LocalDagRunner and on Kubeflow Pipelines alike: a failed task stops the run there too. A
@@ -45,9 +45,11 @@ def anomaly_messages(anomalies_uri: str) -> list[str]:
     return messages
 
 
-def check_anomalies(anomalies_uri: str) -> None:
-    """Raises DataAnomalies, listing them, if the artifact holds any."""
+def check_anomalies(anomalies_uri: str, drift_uri: str | None = None) -> None:
+    """Raises DataAnomalies, listing them, if either artifact holds any."""
     messages = anomaly_messages(anomalies_uri)
+    if drift_uri:
+        messages += [f"drift: {message}" for message in anomaly_messages(drift_uri)]
     if messages:
         raise DataAnomalies(
             f"{len(messages)} data anomalies (fail_on_anomalies); nothing was trained or "
@@ -56,6 +58,8 @@ def check_anomalies(anomalies_uri: str) -> None:
 
 
 @component
-def AnomaliesGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:  # noqa: N802 (a component)
-    """Passes when ExampleValidator found no anomaly; fails the run otherwise."""
-    check_anomalies(anomalies.uri)
+def AnomaliesGate(  # noqa: N802 (a component)
+    anomalies: InputArtifact[ExampleAnomalies], drift: InputArtifact[ExampleAnomalies] = None
+) -> None:
+    """Passes when ExampleValidator (and the drift check) found nothing; fails otherwise."""
+    check_anomalies(anomalies.uri, drift.uri if drift else None)

@@ -6,7 +6,7 @@ import os
 
 import tensorflow as tf
 
-from contract.prediction import CLASS_NAMES_FILE
+from contract.model_files import CLASS_NAMES_FILE
 
 
 def model_base(serving_dir: str, model_name: str) -> str:

@@ -22,6 +22,12 @@ SPLITS = (TRAIN, EVAL)
 # of preference.
 SPLIT_PREFIXES = {TRAIN: ("train",), EVAL: ("eval", "test")}
 
+# Numbered spans: DATA/span-1/, DATA/span-2/, ... each in any accepted layout. As with TFX's
+# {SPAN}, spans are integers and the newest is the largest. An Examples artifact made from
+# spans holds SPANS_FILE: {"spans": [the spans it read], "eval_span": the newest}.
+SPAN_PREFIX = "span-"
+SPANS_FILE = "spans.json"
+
 # Hash splits are made in percent steps.
 HASH_BUCKETS = 100
 
@@ -37,3 +43,17 @@ def eval_buckets(eval_fraction: float) -> int:
 def is_remote(path: str) -> bool:
     """gs://, s3:// and other URIs: tf.io.gfile reaches them, the os module does not."""
     return "://" in path
+
+
+def span_number(folder_name: str) -> int | None:
+    """The span a folder name like span-12 holds; None for any other name."""
+    if not folder_name.startswith(SPAN_PREFIX):
+        return None
+    digits = folder_name[len(SPAN_PREFIX) :]
+    return int(digits) if digits.isdigit() else None
+
+
+def window(spans: list[int], window_spans: int) -> list[int]:
+    """The newest `window_spans` spans, oldest first; 0 means all of them."""
+    ordered = sorted(spans)
+    return ordered[-window_spans:] if window_spans else ordered

@@ -18,10 +18,6 @@ IMAGES_DATATYPE = "BYTES"  # in the V2 protocol: base64 strings over REST, raw b
 EXAMPLES_SIGNATURE = "serving_examples"  # serialized tf.Examples, for TFMA and batch jobs
 EXAMPLES_INPUT = "examples"
 
-# Next to the SavedModel: the class names in label order. TF Serving ignores assets.extra/
-# beyond warm-up records.
-CLASS_NAMES_FILE = "assets.extra/labels.txt"
-
 
 @dataclasses.dataclass(frozen=True)
 class Field:

@@ -11,8 +11,8 @@ import dataclasses
 from typing import Any
 
 
-class HyperparameterError(ValueError):
-    """A hyperparameter is wrong or unknown; `field` names it (None: an unknown key)."""
+class SettingError(ValueError):
+    """A setting is wrong or unknown; `field` names it (None: an unknown key)."""
 
     def __init__(self, field: str | None, reason: str) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)
@@ -52,18 +52,14 @@ class Hyperparameters:
             elif not isinstance(value, _TYPES[field.type]) or (
                 field.type != "bool" and isinstance(value, bool)
             ):
-                raise HyperparameterError(field.name, f"expected {field.type}, got {value!r}.")
+                raise SettingError(field.name, f"expected {field.type}, got {value!r}.")
         for name in ("batch_size", "steps_per_epoch", "eval_steps"):
             if getattr(self, name) < 1:
-                raise HyperparameterError(
-                    name, f"must be a positive integer, got {getattr(self, name)}."
-                )
+                raise SettingError(name, f"must be a positive integer, got {getattr(self, name)}.")
         if self.epochs < 0:
-            raise HyperparameterError("epochs", f"must be 0 or more, got {self.epochs}.")
+            raise SettingError("epochs", f"must be 0 or more, got {self.epochs}.")
         if self.learning_rate <= 0:
-            raise HyperparameterError(
-                "learning_rate", f"must be positive, got {self.learning_rate}."
-            )
+            raise SettingError("learning_rate", f"must be positive, got {self.learning_rate}.")
         # Imported here so that the CLI and the config load without TensorFlow.
         from modules.model import validate_arguments
 
@@ -71,7 +67,7 @@ class Hyperparameters:
             validate_arguments(2, self.image_size, self.width_multiplier, self.dropout)
         except ValueError as error:
             # The architecture's messages begin with the argument's name.
-            raise HyperparameterError(str(error).split()[0], str(error)) from None
+            raise SettingError(str(error).split()[0], str(error)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,7 +84,7 @@ def check_known_keys(cls: type, values: dict[str, Any], what: str) -> None:
     known = [field.name for field in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise HyperparameterError(
+        raise SettingError(
             None, f"unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known)}."
         )
 

@@ -1,10 +1,5 @@
-"""TFX Trainer: trains AlexNet on the Transform graph's output and exports two signatures.
-
-Both signatures embed the same TFT layer as training, so no preprocessing is written twice:
-  serving_default(images: tf.string [None])   raw encoded images (TF Serving / KServe V1)
-  serving_examples(examples: tf.string [None]) serialized tf.Examples (TFMA, batch jobs)
-Each returns the fields of `contract.prediction.OUTPUTS`.
-"""
+"""TFX Trainer: trains AlexNet on the Transform graph's output, from the served model's
+weights when they fit (modules/warm_start.py), and exports it (modules/export.py)."""
 
 from __future__ import annotations
 
@@ -19,12 +14,14 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from tfx import v1 as tfx
+from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from contract import prediction
-from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE
+from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE, SPANS_FILE
+from modules.export import export_model
 from modules.hyperparameters import Hyperparameters, check_known_keys
 from modules.model import build_alexnet, compile_alexnet
+from modules.warm_start import WarmStart, load_served_weights, plan_warm_start
 
 HISTORY_FILE = "training_history.json"
 EPOCH_LOG = "epochs.jsonl"
@@ -40,6 +37,7 @@ class TrainerInputs:
     image_feature: str  # raw feature holding the encoded image
     class_names: list[str] | None = None  # None: ExampleGen's labels.txt
     num_classes: int | None = None
+    warm_start: bool = True  # from the served model (fn_args.base_model), when it fits
 
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,12 +72,16 @@ def make_strategy(plan: DevicePlan) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def _examples_file(train_files: list[str], name: str) -> str:
+    # train_files look like <examples uri>/Split-train/*
+    return os.path.join(os.path.dirname(os.path.dirname(train_files[0])), name)
+
+
 def resolve_class_names(train_files: list[str], inputs: TrainerInputs) -> list[str]:
     """Names from the config, else ImageFolderExampleGen's labels.txt, else label indices."""
     if inputs.class_names:
         return list(inputs.class_names)
-    # train_files look like <examples uri>/Split-train/*
-    labels = os.path.join(os.path.dirname(os.path.dirname(train_files[0])), LABELS_FILE)
+    labels = _examples_file(train_files, LABELS_FILE)
     if tf.io.gfile.exists(labels):
         with tf.io.gfile.GFile(labels) as handle:
             return [line.strip() for line in handle if line.strip()]
@@ -89,6 +91,15 @@ def resolve_class_names(train_files: list[str], inputs: TrainerInputs) -> list[s
         "The number of classes is unknown: the examples carry no labels.txt. Set class_names "
         "or num_classes in the pipeline config."
     )
+
+
+def read_spans(train_files: list[str]) -> list[int] | None:
+    """The spans the examples hold (ExampleGen's spans.json); None for data without spans."""
+    path = _examples_file(train_files, SPANS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)["spans"]
 
 
 def _augment(image: tf.Tensor, label: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -180,68 +191,67 @@ def read_epoch_log(path: str) -> list[dict[str, Any]]:
     )
 
 
-def _predictions(model: keras.Model, images: tf.Tensor, names: tf.Tensor) -> dict:
-    probabilities = tf.cast(model(images, training=False), tf.float32)
-    class_ids = tf.argmax(probabilities, axis=1)
-    return {
-        prediction.PROBABILITIES.name: probabilities,
-        prediction.CLASS_ID.name: class_ids,
-        prediction.CLASS_NAME.name: tf.gather(names, class_ids),
-        prediction.SCORE.name: tf.reduce_max(probabilities, axis=1),
-    }
-
-
-def export_model(
-    model: keras.Model,
-    transform_output: tft.TFTransformOutput,
-    image_feature: str,
-    class_names: list[str],
-    path: str,
-) -> None:
-    """Saves a SavedModel whose two signatures run the TFT layer, then the network."""
-    model.tft_layer = transform_output.transform_features_layer()
-    names = tf.constant(class_names)
-    image_spec = {image_feature: transform_output.raw_feature_spec()[image_feature]}
-
-    def transformed_images(raw: dict[str, tf.Tensor]) -> tf.Tensor:
-        return model.tft_layer(raw)[IMAGE_KEY]
-
-    @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name=prediction.IMAGES_INPUT)],
-        autograph=False,
-    )
-    def serve_images(images: tf.Tensor) -> dict:
-        raw = {image_feature: tf.reshape(images, [-1, 1])}
-        return _predictions(model, transformed_images(raw), names)
-
-    @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name=prediction.EXAMPLES_INPUT)],
-        autograph=False,
-    )
-    def serve_examples(examples: tf.Tensor) -> dict:
-        raw = tf.io.parse_example(examples, image_spec)
-        return _predictions(model, transformed_images(raw), names)
-
-    model.save(
-        path,
-        save_format="tf",
-        signatures={
-            prediction.IMAGES_SIGNATURE: serve_images.get_concrete_function(),
-            prediction.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
-        },
-    )
-    labels = os.path.join(path, prediction.CLASS_NAMES_FILE)
-    tf.io.gfile.makedirs(os.path.dirname(labels))
-    with tf.io.gfile.GFile(labels, "w") as handle:
-        handle.write("".join(f"{name}\n" for name in class_names))
-
-
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """The TFX Trainer entry point."""
     inputs = TrainerInputs.from_custom_config(fn_args.custom_config or {})
     hp = inputs.hyperparameters
     class_names = resolve_class_names(fn_args.train_files, inputs)
+    # What makes this training what it is; recorded with the model, to recognize a re-run.
+    trained_on = {
+        "examples": _examples_file(fn_args.train_files, ""),
+        "transform_graph": fn_args.transform_graph_path,
+        "hyperparameters": hp.to_dict(),
+    }
+    warm = plan_warm_start(fn_args.base_model, inputs.warm_start, class_names, hp, trained_on)
+    logging.info("Trainer: %s", warm.note)
+    spans = read_spans(fn_args.train_files)
     plan = plan_devices([device.name for device in tf.config.list_physical_devices("GPU")])
+    if warm.reuse:
+        io_utils.copy_dir(fn_args.base_model, fn_args.serving_model_dir)
+        epochs, images_per_second = [], 0.0
+    else:
+        training_record = {
+            "hyperparameters": hp.to_dict(),
+            "class_names": class_names,
+            "spans": spans,
+            "warm_started_from": warm.version,
+            "trained_on": trained_on,
+        }
+        epochs, images_per_second = train_and_export(
+            fn_args, inputs, class_names, plan, warm, training_record
+        )
+    history = {
+        "epochs": len(epochs),
+        "loss": [record.get("loss") for record in epochs],
+        "accuracy": [record.get("accuracy") for record in epochs],
+        "val_loss": [record.get("val_loss") for record in epochs],
+        "val_accuracy": [record.get("val_accuracy") for record in epochs],
+        "epoch_seconds": [record["seconds"] for record in epochs],
+        "images_per_second": images_per_second,
+        "device": ", ".join(plan.devices),
+        "strategy": plan.strategy,
+        "precision_policy": plan.policy,
+        "class_names": class_names,
+        "spans": spans,
+        "warm_started_from": warm.version,
+        "warm_start_note": warm.note,
+    }
+    history_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), HISTORY_FILE)
+    with tf.io.gfile.GFile(history_path, "w") as handle:
+        json.dump(history, handle, indent=2)
+
+
+def train_and_export(
+    fn_args: tfx.components.FnArgs,
+    inputs: TrainerInputs,
+    class_names: list[str],
+    plan: DevicePlan,
+    warm: WarmStart,
+    training_record: dict[str, Any],
+) -> tuple[list[dict[str, Any]], float]:
+    """Trains (resuming from a backup, else from `warm`) and exports the model; returns the
+    epoch records and the training images/s after the first epoch."""
+    hp = inputs.hyperparameters
     logging.info(
         "Trainer: devices %s, strategy %s, precision policy %s",
         plan.devices,
@@ -274,9 +284,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             build_alexnet(len(class_names), hp.image_size, hp.width_multiplier, hp.dropout),
             hp.learning_rate,
         )
+        if warm.version is not None:
+            load_served_weights(model, fn_args.base_model)
     steps_per_epoch = max(1, fn_args.train_steps // max(1, hp.epochs))
     epoch_log = os.path.join(fn_args.model_run_dir, EPOCH_LOG)
     callbacks = [
+        # A backup of this execution (a retried pod, a resumed run) wins over the warm start.
         keras.callbacks.BackupAndRestore(os.path.join(fn_args.model_run_dir, "backup")),
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
         EpochLog(epoch_log),
@@ -293,24 +306,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     keras.mixed_precision.set_global_policy("float32")
     export_model(
-        model, transform_output, inputs.image_feature, class_names, fn_args.serving_model_dir
+        model,
+        transform_output,
+        inputs.image_feature,
+        class_names,
+        fn_args.serving_model_dir,
+        training_record,
     )
     epochs = read_epoch_log(epoch_log)
     timed = epochs[1:] or epochs  # the first epoch includes tracing and cache filling
     images = steps_per_epoch * hp.batch_size * len(timed)
-    history = {
-        "epochs": len(epochs),
-        "loss": [record.get("loss") for record in epochs],
-        "accuracy": [record.get("accuracy") for record in epochs],
-        "val_loss": [record.get("val_loss") for record in epochs],
-        "val_accuracy": [record.get("val_accuracy") for record in epochs],
-        "epoch_seconds": [record["seconds"] for record in epochs],
-        "images_per_second": images / max(1e-9, sum(r["train_seconds"] for r in timed)),
-        "device": ", ".join(plan.devices),
-        "strategy": plan.strategy,
-        "precision_policy": plan.policy,
-        "class_names": class_names,
-    }
-    history_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), HISTORY_FILE)
-    with tf.io.gfile.GFile(history_path, "w") as handle:
-        json.dump(history, handle, indent=2)
+    return epochs, images / max(1e-9, sum(record["train_seconds"] for record in timed))

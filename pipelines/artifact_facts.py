@@ -8,9 +8,9 @@ import os
 from typing import Any
 
 import tensorflow as tf
-from tensorflow_metadata.proto.v0 import statistics_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
-from components.anomalies_gate import split_files
+from components.anomalies_gate import SCHEMA_DIFF_FILE, split_files
 from modules.trainer import HISTORY_FILE
 
 
@@ -22,6 +22,28 @@ def example_counts(statistics_uri: str) -> dict[str, int]:
             stats.ParseFromString(handle.read())
         counts[split] = sum(dataset.num_examples for dataset in stats.datasets)
     return counts
+
+
+def drift_findings(drift_uri: str) -> list[dict[str, Any]]:
+    """Each drift measurement above its threshold: feature, measure, value, threshold."""
+    findings = []
+    for _, path in split_files(drift_uri, SCHEMA_DIFF_FILE):
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            anomalies = anomalies_pb2.Anomalies.FromString(handle.read())
+        for drift in anomalies.drift_skew_info:
+            for measurement in drift.drift_measurements:
+                if measurement.value > measurement.threshold:
+                    findings.append(
+                        {
+                            "feature": ".".join(drift.path.step),
+                            "measure": anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(
+                                measurement.type
+                            ),
+                            "value": round(measurement.value, 6),
+                            "threshold": measurement.threshold,
+                        }
+                    )
+    return findings
 
 
 def training_facts(model_uri: str) -> dict[str, Any] | None:
@@ -40,6 +62,8 @@ def training_facts(model_uri: str) -> dict[str, Any] | None:
         "device": history["device"],
         "precision_policy": history["precision_policy"],
         "class_names": history["class_names"],
+        "warm_started_from": history["warm_started_from"],
+        "warm_start_note": history["warm_start_note"],
         "history_path": path,
     }
 
@@ -64,7 +88,7 @@ def _describe_failure(failure: Any) -> str:
     return f"{name} {value:.4f} is below the minimum {bound:.4f} (min_accuracy)"
 
 
-def evaluation_facts(uri: str, classes: list[str] | None, has_baseline: bool) -> dict[str, Any]:
+def evaluation_facts(uri: str, classes: list[str] | None) -> dict[str, Any]:
     """Overall and per-class metrics, the confusion matrix and failed thresholds, from TFMA."""
     import tensorflow_model_analysis as tfma
 
@@ -81,14 +105,16 @@ def evaluation_facts(uri: str, classes: list[str] | None, has_baseline: bool) ->
     def name(class_id: int) -> str:
         return classes[class_id] if classes and class_id < len(classes) else str(class_id)
 
+    # TFX names the models candidate and baseline; a model judged alone has no name.
+    candidate = "candidate" if any(key[0] == "candidate" for key in overall) else ""
     class_ids = sorted({key[2] for key in overall if key[2] is not None})
     metrics = {
-        "accuracy": overall.get(("candidate", "sparse_categorical_accuracy", None)),
-        "example_count": int(overall.get(("candidate", "example_count", None)) or 0),
+        "accuracy": overall.get((candidate, "sparse_categorical_accuracy", None)),
+        "example_count": int(overall.get((candidate, "example_count", None)) or 0),
         "per_class": {
             name(class_id): {
-                "precision": overall.get(("candidate", "precision", class_id)),
-                "recall": overall.get(("candidate", "recall", class_id)),
+                "precision": overall.get((candidate, "precision", class_id)),
+                "recall": overall.get((candidate, "recall", class_id)),
             }
             for class_id in class_ids
         },
@@ -98,7 +124,7 @@ def evaluation_facts(uri: str, classes: list[str] | None, has_baseline: bool) ->
         if plots.slice_key.single_slice_keys:
             continue
         for item in plots.plot_keys_and_values:
-            if item.key.model_name == "candidate" and item.key.name.startswith("multi_class"):
+            if item.key.model_name == candidate and item.key.name.startswith("multi_class"):
                 size = len(classes) if classes else len(class_ids)
                 matrix = [[0] * size for _ in range(size)]
                 for entry in item.value.multi_class_confusion_matrix_at_thresholds.matrices[
@@ -114,9 +140,7 @@ def evaluation_facts(uri: str, classes: list[str] | None, has_baseline: bool) ->
     ]
     return {
         "metrics": metrics,
-        "baseline_accuracy": overall.get(("baseline", "sparse_categorical_accuracy", None))
-        if has_baseline
-        else None,
+        "baseline_accuracy": overall.get(("baseline", "sparse_categorical_accuracy", None)),
         "confusion_matrix": matrix,
         "failed_thresholds": failures,
     }

@@ -56,6 +56,16 @@ _CONFIG_OPTIONS = [
     ),
     click.option("--data", help="Image folder or TFRecord folder. Default: the demo dataset."),
     click.option("--data-format", type=click.Choice(["folder", "tfrecord"])),
+    click.option(
+        "--window-spans",
+        type=click.IntRange(min=0),
+        help="With span-<N> folders: train on the newest N spans (0: every span).",
+    ),
+    click.option(
+        "--warm-start/--no-warm-start",
+        default=None,
+        help="Start from the served model's weights when its classes and architecture match.",
+    ),
     click.option("--output-root", help="Where outputs go unless overridden (default: outputs)."),
     click.option("--pipeline-root", help="Artifact root (a URI for Kubeflow)."),
     click.option("--serving-dir", help="Where blessed models are pushed."),
@@ -144,12 +154,21 @@ def architecture(
 )
 @click.option("--per-class", default=200, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--spans",
+    type=click.IntRange(min=1),
+    help="Write span-1 ... span-N folders instead; the last of two or more is shifted "
+    "(darker, 320x240, PNG), as new data often is.",
+)
 @user_errors
-def demo_data(out: str, per_class: int, seed: int) -> None:
+def demo_data(out: str, per_class: int, seed: int, spans: int | None) -> None:
     """Write the synthetic bike/ship demo dataset as JPEG class folders."""
-    from pipelines.demo_data import write_demo_dataset
+    from pipelines.demo_data import write_demo_dataset, write_demo_spans
 
-    paths = write_demo_dataset(out, per_class=per_class, seed=seed)
+    if spans:
+        paths = write_demo_spans(out, spans, per_class=per_class, seed=seed)
+    else:
+        paths = write_demo_dataset(out, per_class=per_class, seed=seed)
     click.echo(f"wrote {len(paths)} images to {out}")
 
 
@@ -237,6 +256,30 @@ def submit(
     from pipelines.kfp_client import submit as submit_run
 
     click.echo(submit_run(host, package, experiment, pipeline_root, run_name))
+
+
+@main.command()
+@click.option("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080.")
+@click.option(
+    "--cron",
+    required=True,
+    help="When to run: 5 cron fields (e.g. '0 2 * * *', 02:00 daily) or KFP's 6.",
+)
+@click.option("--experiment", default="alexnet", show_default=True)
+@click.option("--package", default="kubeflow/alexnet_pipeline.yaml", show_default=True)
+@click.option("--pipeline-root", help="Artifact root URI for the runs.")
+@click.option("--name", default="alexnet-continuous-training", show_default=True)
+@user_errors
+def schedule(
+    host: str, cron: str, experiment: str, package: str, pipeline_root: str | None, name: str
+) -> None:
+    """Run a compiled pipeline on a schedule (a KFP recurring run); print its URL.
+
+    Each run reads the newest spans of --data, so new spans are trained on as they land.
+    """
+    from pipelines.kfp_client import schedule as schedule_runs
+
+    click.echo(schedule_runs(host, package, experiment, cron, name, pipeline_root))
 
 
 @main.command()

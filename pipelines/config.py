@@ -13,12 +13,15 @@ from typing import Any, Literal
 
 import yaml
 
+from components.drift_thresholds import DriftThresholds
 from contract.data import IMAGE_KEY, LABEL_KEY, eval_buckets, is_remote
-from modules.hyperparameters import HyperparameterError, Hyperparameters
+from modules.hyperparameters import Hyperparameters, SettingError
 
 DataFormat = Literal["folder", "tfrecord"]
 DEFAULT_OUTPUT_ROOT = "outputs"
 TRAINING = "training"  # the config section that holds the Hyperparameters
+DRIFT = "drift"  # and the one that holds the DriftThresholds
+SECTIONS = {TRAINING: Hyperparameters, DRIFT: DriftThresholds}
 
 
 class ConfigError(ValueError):
@@ -68,11 +71,20 @@ class PipelineConfig:
     class_names: list[str] | None = None
     # A curated schema (schema.pbtxt) the data is validated against; None: inferred from it.
     schema_file: str | None = None
+    # Data in span-<N> folders (TFX spans). None: detected, for local data; set it to true
+    # for spans in a bucket, which compiling does not read.
+    spans: bool | None = None
+    # Train on the newest N spans; 0: every span. The eval split is the newest span's.
+    window_spans: int = 0
 
     # Model and training.
     training: Hyperparameters = dataclasses.field(default_factory=Hyperparameters)
+    # Start from the served model's weights when its classes and architecture match.
+    warm_start: bool = True
 
-    # Gates: data anomalies stop the run before training; the Evaluator blesses.
+    # Gates: data anomalies (and drift beyond these thresholds) stop the run before training;
+    # the Evaluator blesses.
+    drift: DriftThresholds = dataclasses.field(default_factory=DriftThresholds)
     fail_on_anomalies: bool = False
     min_accuracy: float = 0.9
     regression_epsilon: float = 0.01
@@ -114,8 +126,11 @@ class PipelineConfig:
         return _absolute(os.path.join(self.output_root, "runs"))
 
     def validate(self) -> None:
-        if not isinstance(self.training, Hyperparameters):
-            raise ConfigError(f"{TRAINING}: expected Hyperparameters, got {self.training!r}.")
+        for section, kind in SECTIONS.items():
+            if not isinstance(getattr(self, section), kind):
+                raise ConfigError(
+                    f"{section}: expected {kind.__name__}, got {getattr(self, section)!r}."
+                )
         if self.data_format not in ("folder", "tfrecord"):
             raise ConfigError(
                 f"data_format: must be 'folder' or 'tfrecord', got {self.data_format!r}."
@@ -132,6 +147,12 @@ class PipelineConfig:
             eval_buckets(self.eval_fraction)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        if self.spans not in (None, True, False):
+            raise ConfigError(f"spans: expected true, false or null, got {self.spans!r}.")
+        if not isinstance(self.window_spans, int) or self.window_spans < 0:
+            raise ConfigError(
+                f"window_spans: must be 0 (every span) or more, got {self.window_spans!r}."
+            )
         if not 0 <= self.min_accuracy:
             raise ConfigError(f"min_accuracy: must be non-negative, got {self.min_accuracy}.")
 
@@ -202,8 +223,9 @@ def load_yaml(path: str) -> dict[str, Any]:
             f"config file {path}: unknown field(s) {', '.join(unknown)}; "
             f"known fields: preset, {', '.join(sorted(_FIELDS))}."
         )
-    if not isinstance(content.get(TRAINING, {}), dict):
-        raise ConfigError(f"{TRAINING}: must be a mapping of hyperparameter: value.")
+    for section in SECTIONS:
+        if not isinstance(content.get(section, {}), dict):
+            raise ConfigError(f"{section}: must be a mapping of name: value.")
     return content
 
 
@@ -215,8 +237,8 @@ def build_config(
 ) -> PipelineConfig:
     """Preset, then the YAML file, then explicit overrides (None means unset).
 
-    `training` holds hyperparameter overrides; each level overrides single hyperparameters,
-    not the whole section.
+    `training` holds hyperparameter overrides. A section (training, drift) is merged field
+    by field: each level overrides single values, not the whole section.
     """
     from_file = load_yaml(config_file) if config_file else {}
     file_preset = from_file.pop("preset", None)
@@ -225,21 +247,23 @@ def build_config(
         raise ConfigError(f"preset: unknown preset {chosen!r}; choose one of {tuple(PRESETS)}.")
     levels = [PRESETS[chosen], from_file, {TRAINING: training or {}, **overrides}]
     values: dict[str, Any] = {}
-    hyperparameters: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     for level in levels:
-        hyperparameters.update(
-            (name, value)
-            for name, value in (level.get(TRAINING) or {}).items()
-            if value is not None
-        )
+        for section, fields in sections.items():
+            fields.update(
+                (name, value)
+                for name, value in (level.get(section) or {}).items()
+                if value is not None
+            )
         values.update(
             (name, _coerce(name, value))
             for name, value in level.items()
-            if name != TRAINING and value is not None
+            if name not in SECTIONS and value is not None
         )
-    try:
-        values[TRAINING] = Hyperparameters.from_dict(hyperparameters)
-    except HyperparameterError as error:
-        where = f"{TRAINING}.{error.field}" if error.field else TRAINING
-        raise ConfigError(f"{where}: {error.reason}") from None
+    for section, kind in SECTIONS.items():
+        try:
+            values[section] = kind.from_dict(sections[section])
+        except SettingError as error:
+            where = f"{section}.{error.field}" if error.field else section
+            raise ConfigError(f"{where}: {error.reason}") from None
     return PipelineConfig(**values)

@@ -2,6 +2,9 @@
 
 Both classes share one distribution of backgrounds, ground/water strips and object colours,
 so mean colour does not give the class away; the shapes do.
+
+With spans, each span is drawn with its own seed, and the last one is shifted the way new
+data often is: night-time colours, 320x240 instead of 256x256, and PNG instead of JPEG.
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from contract.data import SPAN_PREFIX
+
 CLASSES = ("bike", "ship")
 IMAGE_SIZE = 256
 _CANVAS = 320  # drawn larger, rotated, then centre-cropped to IMAGE_SIZE
+
+
+SHIFTED_SIZE = (320, 240)  # width, height of the shifted span's images
 
 
 def _colour(rng: random.Random) -> tuple[int, int, int]:
@@ -132,8 +140,9 @@ def _draw_ship(
     draw.line(points, fill=water, width=max(2, round(rng.uniform(2, 5) * scale)))
 
 
-def draw_image(label: str, rng: random.Random) -> Image.Image:
-    """One randomized image of `label`, IMAGE_SIZE pixels square."""
+def draw_image(label: str, rng: random.Random, shifted: bool = False) -> Image.Image:
+    """One randomized image of `label`, IMAGE_SIZE pixels square (shifted: darker colours,
+    SHIFTED_SIZE)."""
     image = _background(rng)
     draw = ImageDraw.Draw(image)
     scale = rng.uniform(0.7, 1.3)
@@ -148,12 +157,16 @@ def draw_image(label: str, rng: random.Random) -> Image.Image:
     noise = np.random.default_rng(rng.getrandbits(32)).normal(
         0, rng.uniform(3, 12), (IMAGE_SIZE, IMAGE_SIZE, 3)
     )
-    pixels = np.clip(np.asarray(image, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
-    return Image.fromarray(pixels, "RGB")
+    pixels = np.asarray(image, dtype=np.float32) * (0.45 if shifted else 1.0) + noise
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    return image.resize(SHIFTED_SIZE, Image.BILINEAR) if shifted else image
 
 
-def write_demo_dataset(out: str | Path, per_class: int = 200, seed: int = 0) -> list[Path]:
-    """Writes out/<class>/<class>_<i>.jpg; the same seed gives byte-identical files."""
+def write_demo_dataset(
+    out: str | Path, per_class: int = 200, seed: int = 0, shifted: bool = False
+) -> list[Path]:
+    """Writes out/<class>/<class>_<i>.jpg (shifted: .png); the same seed gives byte-identical
+    files."""
     if per_class < 1:
         raise ValueError(f"--per-class must be at least 1, got {per_class}.")
     paths = []
@@ -163,8 +176,30 @@ def write_demo_dataset(out: str | Path, per_class: int = 200, seed: int = 0) -> 
         for index in range(per_class):
             rng = random.Random(f"{seed}/{class_index}/{index}")
             buffer = io.BytesIO()
-            draw_image(label, rng).save(buffer, format="JPEG", quality=90)
-            path = folder / f"{label}_{index:04d}.jpg"
+            image = draw_image(label, rng, shifted)
+            if shifted:
+                image.save(buffer, format="PNG")
+            else:
+                image.save(buffer, format="JPEG", quality=90)
+            path = folder / f"{label}_{index:04d}.{'png' if shifted else 'jpg'}"
             path.write_bytes(buffer.getvalue())
             paths.append(path)
+    return paths
+
+
+def write_demo_spans(
+    out: str | Path, spans: int, per_class: int = 200, seed: int = 0
+) -> list[Path]:
+    """Writes out/span-1 ... out/span-<spans>, each a demo dataset of its own; the last of two
+    or more is shifted."""
+    if spans < 1:
+        raise ValueError(f"--spans must be at least 1, got {spans}.")
+    paths = []
+    for span in range(1, spans + 1):
+        paths += write_demo_dataset(
+            Path(out) / f"{SPAN_PREFIX}{span}",
+            per_class,
+            seed=seed * 1000 + span,
+            shifted=spans > 1 and span == spans,
+        )
     return paths

@@ -12,7 +12,7 @@ from pathlib import Path
 from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler, constants
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-from tfx.orchestration.portable import runtime_parameter_utils
+from tfx.orchestration.portable import partial_run_utils, runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
 from pipelines.config import PipelineConfig
@@ -81,7 +81,11 @@ def run_pipeline(
     run_options = None
     if to_component:
         run_options = pipeline_pb2.RunOptions(
-            partial_run=pipeline_pb2.PartialRun(to_nodes=[to_component])
+            partial_run=pipeline_pb2.PartialRun(
+                to_nodes=[to_component],
+                # TFX's default for partial runs: reuse the latest run's artifacts.
+                snapshot_settings=partial_run_utils.latest_pipeline_snapshot_settings(),
+            )
         )
     runner = tfx.orchestration.LocalDagRunner() if orchestrator == "local" else BeamDagRunner()
 
@@ -96,6 +100,7 @@ def run_pipeline(
     summary = build_summary(
         RunLineage(open_store(config.metadata_path), config.pipeline_name, run_id),
         wiring.sources(),
+        node_ids,
         config.data_path,
         config.class_names,
         time.monotonic() - started,

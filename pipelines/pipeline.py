@@ -1,6 +1,7 @@
 """The AlexNet TFX pipeline: its stages in order. Both runners build it from one config.
 
-    ingest -> validate -> [stop on anomalies] -> transform -> train -> evaluate -> push
+    ingest -> validate -> served model -> drift -> [stop on anomalies] -> transform
+           -> train -> evaluate -> push
 
 A stage is a function in `pipelines/stages.py`; adding one is one line below. An optional
 stage names the config flag that switches it on, as penguin's `enable_*` arguments do.
@@ -28,12 +29,14 @@ class StageEntry:
 
 
 STAGES: tuple[StageEntry, ...] = (
-    StageEntry(stages.ingest),  # images or TFRecords -> train/eval tf.Examples
+    StageEntry(stages.ingest),  # images or TFRecords (a window of spans) -> tf.Examples
     StageEntry(stages.validate),  # statistics, schema, anomalies
+    StageEntry(stages.served_model),  # the served model and its training statistics
+    StageEntry(stages.check_drift),  # new data against the served model's
     StageEntry(stages.stop_on_anomalies, enabled_by="fail_on_anomalies"),
     StageEntry(stages.transform),  # decode, resize, normalize (full-pass statistics)
-    StageEntry(stages.train),  # AlexNet
-    StageEntry(stages.evaluate),  # served baseline, TFMA thresholds, blessing
+    StageEntry(stages.train),  # AlexNet, warm-started from the served model when it fits
+    StageEntry(stages.evaluate),  # TFMA thresholds against the served model, blessing
     StageEntry(stages.push),  # next integer version in the serving directory
 )
 

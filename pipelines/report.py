@@ -106,6 +106,12 @@ def write_report(summary: RunSummary, path: str, image_size: int, width_multipli
         ("wall time", f"{summary.wall_seconds:.1f} s"),
         ("classes", ", ".join(summary.classes or [])),
         ("examples", json.dumps(summary.examples)),
+        (
+            "spans",
+            f"{', '.join(map(str, summary.spans))} (eval split from span {summary.eval_span})"
+            if summary.spans
+            else "no span folders",
+        ),
         ("rejected files", str(summary.rejected_files)),
         ("anomalies", "; ".join(summary.anomalies or []) or "none"),
         ("verdict", verdict),
@@ -153,6 +159,7 @@ def write_report(summary: RunSummary, path: str, image_size: int, width_multipli
                     ("device", training.device),
                     ("precision policy", training.precision_policy),
                     ("images/s", f"{training.images_per_second:.1f}"),
+                    ("warm start", training.warm_start_note),
                 ]
             ),
             _img(training_chart(history), "training curves"),
@@ -164,6 +171,17 @@ def write_report(summary: RunSummary, path: str, image_size: int, width_multipli
                 architecture_chart(len(summary.classes), image_size, width_multiplier),
                 "architecture",
             ),
+        ]
+    if summary.drift:
+        rows = "".join(
+            f"<tr><td>{html.escape(d.feature)}</td><td>{html.escape(d.measure)}</td>"
+            f"<td>{d.value:.4f}</td><td>{d.threshold:.4f}</td></tr>"
+            for d in summary.drift
+        )
+        sections += [
+            f"<h2>Drift against served version {summary.baseline_version}'s training data</h2>",
+            "<table><tr><th>feature</th><th>measure</th><th>value</th><th>threshold</th></tr>"
+            f"{rows}</table>",
         ]
     if summary.lineage:
         sections += ["<h2>Lineage</h2>", _table(list(summary.lineage.items()))]

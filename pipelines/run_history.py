@@ -38,9 +38,7 @@ def list_runs(metadata_path: str) -> list[RunRow]:
                 time=datetime.datetime.fromtimestamp(run.create_time_since_epoch / 1000).isoformat(
                     timespec="seconds"
                 ),
-                accuracy=evaluation_facts(evaluation.uri, None, has_baseline=False)["metrics"][
-                    "accuracy"
-                ]
+                accuracy=evaluation_facts(evaluation.uri, None)["metrics"]["accuracy"]
                 if evaluation is not None
                 else None,
                 blessed=None if blessing is None else int_property(blessing, "blessed") == 1,

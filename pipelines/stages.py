@@ -9,6 +9,7 @@ them out.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,8 +20,11 @@ from tfx.dsl.components.base.base_node import BaseNode
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
 from components.curated_import_schema_gen import CuratedImportSchemaGen
+from components.drift_check import DriftCheck
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.pushed_model_resolver import PushedModelResolver
+from components.served_baseline_evaluator import ServedBaselineEvaluator
+from components.tfrecord_spans_example_gen import TFRecordSpansExampleGen
 from contract.data import EVAL, HASH_BUCKETS, TRAIN, eval_buckets
 from contract.prediction import EXAMPLES_SIGNATURE, PROBABILITIES
 from modules.trainer import TrainerInputs
@@ -49,10 +53,13 @@ class Wiring:
     statistics: tfx.types.BaseChannel | None = None
     schema: tfx.types.BaseChannel | None = None
     anomalies: tfx.types.BaseChannel | None = None
+    baseline_model: tfx.types.BaseChannel | None = None  # the served model, if any
+    served_statistics: tfx.types.BaseChannel | None = None  # of its training data
+    drift: tfx.types.BaseChannel | None = None
+    drift_statistics: tfx.types.BaseChannel | None = None  # kept with a pushed version
     transform_graph: tfx.types.BaseChannel | None = None
     transformed_examples: tfx.types.BaseChannel | None = None  # only with materialize
     model: tfx.types.BaseChannel | None = None
-    baseline_model: tfx.types.BaseChannel | None = None
     evaluation: tfx.types.BaseChannel | None = None
     blessing: tfx.types.BaseChannel | None = None
     pushed_model: tfx.types.BaseChannel | None = None
@@ -95,11 +102,14 @@ def _hash_split(eval_fraction: float) -> tfx.proto.Output:
 
 
 def ingest(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
-    """ExampleGen: the images as tf.Examples in train and eval splits."""
+    """ExampleGen: the images as tf.Examples in train and eval splits; with span folders,
+    the window's spans, and eval from the newest."""
+    hash_split = _hash_split(config.eval_fraction)
+    window = config.window_spans if data.spanned else None
     if config.data_format == "folder":
-        example_gen = ImageFolderExampleGen(
-            input_base=config.data_path, output_config=_hash_split(config.eval_fraction)
-        )
+        example_gen = ImageFolderExampleGen(config.data_path, hash_split, window_spans=window)
+    elif data.spanned:
+        example_gen = TFRecordSpansExampleGen(config.data_path, hash_split, config.window_spans)
     else:
         splits = data.tfrecord_splits
         example_gen = tfx.components.ImportExampleGen(
@@ -111,7 +121,7 @@ def ingest(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
                 ]
             ),
             # Files named for their splits are the splits; other files are hashed.
-            output_config=None if len(splits) > 1 else _hash_split(config.eval_fraction),
+            output_config=None if len(splits) > 1 else hash_split,
         )
     wiring.examples = wiring.add(example_gen).outputs["examples"]
 
@@ -139,9 +149,36 @@ def validate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
     wiring.anomalies = example_validator.outputs["anomalies"]
 
 
+def served_model(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """The model now served and its training data's statistics, for the drift check, the
+    Trainer's warm start and the Evaluator's baseline. An ordinary step, so it runs on any
+    Kubeflow Pipelines."""
+    resolver = wiring.add(
+        PushedModelResolver(serving_dir=config.serving_path, model_name=config.model_name)
+    )
+    wiring.baseline_model = resolver.outputs["model"]
+    wiring.served_statistics = resolver.outputs["statistics"]
+
+
+def check_drift(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """The eval split (the newest span's) against the served model's training data."""
+    drift_check = wiring.add(
+        DriftCheck(
+            examples=wiring.examples,
+            served_statistics=wiring.served_statistics,
+            label_feature=config.label_feature,
+            thresholds=json.dumps(dataclasses.asdict(config.drift)),
+        )
+    )
+    wiring.drift = drift_check.outputs["anomalies"]
+    wiring.drift_statistics = drift_check.outputs["statistics"]
+
+
 def stop_on_anomalies(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
-    """With fail_on_anomalies: a gate that fails the run before anything trains on bad data."""
-    wiring.gates.append(wiring.add(AnomaliesGate(anomalies=wiring.anomalies)))
+    """With fail_on_anomalies: a gate that fails the run before anything trains on data with
+    anomalies or drift."""
+    gate = AnomaliesGate(anomalies=wiring.anomalies, drift=wiring.drift)
+    wiring.gates.append(wiring.add(gate))
 
 
 def transform(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
@@ -179,6 +216,7 @@ def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
             examples=wiring.transformed_examples or wiring.examples,
             transform_graph=wiring.transform_graph,
             schema=wiring.schema,
+            base_model=wiring.baseline_model,
             train_args=tfx.proto.TrainArgs(
                 num_steps=hyperparameters.epochs * hyperparameters.steps_per_epoch
             ),
@@ -189,6 +227,7 @@ def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
                 image_feature=config.image_feature,
                 class_names=data.class_names,
                 num_classes=config.num_classes,
+                warm_start=config.warm_start,
             ).to_custom_config(),
         )
     )
@@ -196,18 +235,9 @@ def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
 
 
 def evaluate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
-    """The served model as baseline, and TFMA's verdict on the candidate."""
-    # The model now in the serving directory: an ordinary step, so it runs on any KFP.
-    resolver = wiring.add(
-        PushedModelResolver(
-            candidate=wiring.model, serving_dir=config.serving_path, model_name=config.model_name
-        )
-    )
-    wiring.baseline_model = resolver.outputs["model"]
-
-    # Metrics on the eval split; blesses the candidate if it passes the thresholds.
+    """TFMA's verdict on the candidate, on the eval split, against the served model."""
     evaluator = wiring.add(
-        tfx.components.Evaluator(
+        ServedBaselineEvaluator(
             examples=wiring.examples,
             model=wiring.model,
             baseline_model=wiring.baseline_model,
@@ -219,7 +249,7 @@ def evaluate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
                 min_accuracy=config.min_accuracy,
                 regression_epsilon=config.regression_epsilon,
             ),
-        )
+        ).with_id("Evaluator")
     )
     wiring.evaluation = evaluator.outputs["evaluation"]
     wiring.blessing = evaluator.outputs["blessing"]
@@ -236,6 +266,8 @@ def push(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
                     base_directory=os.path.join(config.serving_path, config.model_name)
                 )
             ),
+            # Kept with the version, for the next run's drift check.
+            statistics=wiring.drift_statistics,
         ).with_id("Pusher")
     )
     wiring.pushed_model = pusher.outputs["pushed_model"]

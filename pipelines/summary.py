@@ -13,8 +13,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.anomalies_gate import anomaly_messages
+from components.drift_check import COMPARED_PROPERTY
 from components.pushed_model_resolver.executor import BASELINE_VERSION_PROPERTY
-from pipelines.artifact_facts import evaluation_facts, example_counts, training_facts
+from pipelines.artifact_facts import (
+    drift_findings,
+    evaluation_facts,
+    example_counts,
+    training_facts,
+)
 from pipelines.lineage import RunLineage, int_property, string_property
 from pipelines.stages import ArtifactSource
 
@@ -39,12 +45,23 @@ class Training(_Record):
     device: str
     precision_policy: str
     class_names: list[str]
+    warm_started_from: int | None = Field(
+        description="The served version whose weights training started from; null: scratch."
+    )
+    warm_start_note: str = Field(description="Why training started where it did.")
     history_path: str = Field(description="The Trainer's training_history.json.")
 
 
 class ClassMetrics(_Record):
     precision: float | None
     recall: float | None
+
+
+class Drift(_Record):
+    feature: str
+    measure: str = Field(description="TFDV's drift measure, e.g. L_INFTY.")
+    value: float
+    threshold: float
 
 
 class Metrics(_Record):
@@ -60,10 +77,18 @@ class RunSummary(_Record):
     run_id: str
     wall_seconds: float
     classes: list[str] | None = None
+    spans: list[int] | None = Field(None, description="The spans read; null: no span folders.")
+    newest_span: int | None = None
+    eval_span: int | None = Field(None, description="The span the eval split comes from.")
     examples: dict[str, int] | None = Field(None, description="Examples per split.")
     rejected_files: int | None = None
     rejects_path: str | None = Field(None, description="JSON lines: path and reason.")
-    anomalies: list[str] | None = None
+    anomalies: list[str] | None = Field(
+        None, description="ExampleValidator's anomalies, then drift findings (drift: ...)."
+    )
+    drift: list[Drift] | None = Field(
+        None, description="Drift against the served model's training data; null: none served."
+    )
     training: Training | None = None
     metrics: Metrics | None = None
     baseline_accuracy: float | None = Field(None, description="The served model's accuracy.")
@@ -80,7 +105,7 @@ class RunSummary(_Record):
         default_factory=dict, description="The data and each artifact's URI, by role."
     )
     components: dict[str, ComponentRun] = Field(
-        default_factory=dict, description="Every node of the run, in execution order."
+        default_factory=dict, description="Every node of the run, in the pipeline's order."
     )
     log_path: str | None = None
     report_path: str | None = None
@@ -89,11 +114,13 @@ class RunSummary(_Record):
 def build_summary(
     lineage: RunLineage,
     sources: dict[str, ArtifactSource],
+    node_ids: list[str],
     data_path: str,
     config_class_names: list[str] | None,
     wall_seconds: float,
 ) -> RunSummary:
-    """The summary fields filled in so far, reading each artifact through its source."""
+    """The summary fields filled in so far, reading each artifact through its source.
+    Components are listed in the pipeline's order (`node_ids`)."""
     found = {role: lineage.output(source.node_id, source.key) for role, source in sources.items()}
     artifact = found.get
     summary = RunSummary(
@@ -102,7 +129,10 @@ def build_summary(
         wall_seconds=round(wall_seconds, 3),
         components={
             node: ComponentRun(status=status, seconds=seconds)
-            for node, (status, seconds) in lineage.statuses().items()
+            for node, (status, seconds) in sorted(
+                lineage.statuses().items(),
+                key=lambda item: node_ids.index(item[0]) if item[0] in node_ids else len(node_ids),
+            )
         },
     )
     examples = artifact("examples")
@@ -111,10 +141,21 @@ def build_summary(
         summary.classes = json.loads(names) if names else config_class_names
         summary.rejected_files = int_property(examples, "rejected_count") or 0
         summary.rejects_path = string_property(examples, "rejects_path")
+        spans = string_property(examples, "spans")
+        if spans:
+            summary.spans = json.loads(spans)
+            summary.newest_span = max(summary.spans)
+            summary.eval_span = int_property(examples, "eval_span")
     if (statistics := artifact("statistics")) is not None:
         summary.examples = example_counts(statistics.uri)
     if (anomalies := artifact("anomalies")) is not None:
         summary.anomalies = anomaly_messages(anomalies.uri)
+    if (drift := artifact("drift")) is not None:
+        if int_property(drift, COMPARED_PROPERTY):
+            summary.drift = [Drift(**finding) for finding in drift_findings(drift.uri)]
+        summary.anomalies = (summary.anomalies or []) + [
+            f"drift: {message}" for message in anomaly_messages(drift.uri)
+        ]
     if (model := artifact("model")) is not None:
         facts = training_facts(model.uri)
         summary.training = Training(**facts) if facts else None
@@ -123,9 +164,7 @@ def build_summary(
     if (baseline := artifact("baseline_model")) is not None:
         summary.baseline_version = int_property(baseline, BASELINE_VERSION_PROPERTY) or None
     if (evaluation := artifact("evaluation")) is not None:
-        facts = evaluation_facts(
-            evaluation.uri, summary.classes, has_baseline=bool(summary.baseline_version)
-        )
+        facts = evaluation_facts(evaluation.uri, summary.classes)
         summary.metrics = Metrics(**facts["metrics"])
         summary.baseline_accuracy = facts["baseline_accuracy"]
         summary.confusion_matrix = facts["confusion_matrix"]

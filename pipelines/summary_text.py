@@ -12,15 +12,21 @@ def describe(summary: RunSummary) -> str:
         lines.append(f"  {name:<24}{info.status:<10}{seconds}")
     if summary.classes is not None:
         lines.append(f"Classes: {', '.join(summary.classes)}")
+    if summary.spans:
+        spans = ", ".join(str(span) for span in summary.spans)
+        lines.append(f"Spans: {spans} (the eval split is span {summary.eval_span}'s)")
     if summary.examples is not None:
         counts = ", ".join(f"{split} {n}" for split, n in sorted(summary.examples.items()))
         lines.append(f"Examples: {counts}")
-    if training := summary.training:
+    if (training := summary.training) and not training.epochs:
+        lines.append(f"Training: none; {training.warm_start_note}")
+    elif training:
         lines.append(
             f"Training: {training.epochs} epochs on {training.device}, final loss "
             f"{training.final_loss:.4f}, accuracy {training.final_accuracy:.3f}, "
             f"{training.images_per_second:.1f} images/s"
         )
+        lines.append(f"Warm start: {training.warm_start_note}")
     if metrics := summary.metrics:
         baseline = summary.baseline_accuracy
         lines.append(

@@ -113,7 +113,7 @@ def test_presplit_layout_uses_its_folders(tmp_path):
     )
     layout = discover_layout(str(tmp_path))
     assert layout.classes == ["bird", "cat", "dog"]
-    assert {(split, cls) for split, cls, _ in layout.class_folders} == {
+    assert {(entry.split, entry.class_name) for entry in layout.class_folders} == {
         ("train", "cat"),
         ("train", "dog"),
         ("eval", "cat"),

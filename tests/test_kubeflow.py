@@ -85,7 +85,7 @@ def test_every_task_runs_the_image_with_resources(compiled, tiny_wiring, node_id
     spec = _spec(compiled[0])
     executors = spec["deploymentSpec"]["executors"]
     assert set(spec["root"]["dag"]["tasks"]) == set(tiny_wiring.node_ids())
-    assert len(executors) == len(spec["root"]["dag"]["tasks"]) == 9
+    assert len(executors) == len(spec["root"]["dag"]["tasks"]) == 10
     for label, executor in executors.items():
         container = executor["container"]
         assert container["image"] == IMAGE, label
@@ -151,6 +151,8 @@ class _StubKfp(BaseHTTPRequestHandler):
         self.received.append(("POST", self.path, body))
         if self.path.startswith("/apis/v2beta1/experiments"):
             self._reply({"experiment_id": "exp-7", "display_name": body["display_name"]})
+        elif self.path.startswith("/apis/v2beta1/recurringruns"):
+            self._reply({"recurring_run_id": "rr-9", "display_name": body.get("display_name")})
         else:
             self._reply({"run_id": "run-42", "display_name": body.get("display_name")})
 
@@ -196,37 +198,83 @@ def test_submit_sends_spec_root_and_experiment_to_kfp(compiled):
     )
 
 
+def test_schedule_creates_a_recurring_run_of_the_package(compiled):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubKfp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    _StubKfp.received.clear()
+    try:
+        result = run_cli(
+            "schedule",
+            "--host",
+            host,
+            "--cron",
+            "30 2 * * *",
+            "--package",
+            compiled[0],
+            "--pipeline-root",
+            "gs://bucket/runs",
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith(f"{host}/#/recurringrun/details/rr-9")
+    job = next(b for m, p, b in _StubKfp.received if m == "POST" and "recurringruns" in p)
+    assert job["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"  # KFP's seconds first
+    assert job["experiment_id"] == "exp-7" and int(job["max_concurrency"]) == 1
+    assert job["no_catchup"] is True and job["mode"] == "ENABLE"
+    assert job["runtime_config"]["pipeline_root"] == "gs://bucket/runs"
+    spec = _spec(compiled[0])
+    assert set(job["pipeline_spec"]["root"]["dag"]["tasks"]) == set(spec["root"]["dag"]["tasks"])
+
+
+@pytest.mark.parametrize("cron", ["* * *", "every day"])
+def test_schedule_with_a_malformed_cron_is_a_one_line_error(compiled, cron):
+    result = run_cli(
+        "schedule", "--host", "http://127.0.0.1:9", "--cron", cron, "--package", compiled[0]
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error: --cron:")
+
+
 def test_submit_to_unreachable_host_fails_clearly_and_quickly():
     import time
 
     started = time.monotonic()
     result = run_cli("submit", "--host", "http://127.0.0.1:9", "--package", __file__)
     assert result.returncode == 1
-    assert "Could not submit to Kubeflow Pipelines at http://127.0.0.1:9" in result.stderr
+    assert "Could not reach Kubeflow Pipelines at http://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 90
 
 
 @pytest.fixture(scope="module")
-def conformance(tmp_path_factory, demo_dir):
-    """The tiny pipeline compiled with local URIs, then executed twice from the spec alone."""
+def conformance(tmp_path_factory):
+    """The tiny pipeline compiled once, with local URIs, then executed from the spec alone:
+    on data with span 1 (it pushes v1), and again after span 2 arrived."""
     from kfp_launcher import run_spec
 
+    from pipelines.demo_data import write_demo_spans
+
     base = tmp_path_factory.mktemp("kfp-run")
+    write_demo_spans(base / "arriving", 2, per_class=40, seed=5)
+    (base / "data").mkdir()
+    (base / "arriving" / "span-1").rename(base / "data" / "span-1")
     config = base / "tolerant.yaml"
-    # The second run trains a new model (no cache here); allow it to differ a little.
+    # The second run trains on new data; allow its accuracy to differ a little.
     config.write_text("regression_epsilon: 0.3\n")
     spec = base / "spec.yaml"
     result = _compile(
         config,
         spec,
-        data=str(demo_dir),
+        data=str(base / "data"),
         serving=str(base / "serving"),
         root=str(base / "root"),
         gpus="0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     first = run_spec(str(spec), str(base / "root"), "run-1")
+    (base / "arriving" / "span-2").rename(base / "data" / "span-2")
     second = run_spec(str(spec), str(base / "root"), "run-2")
     return first, second, base / "serving" / "alexnet"
 
@@ -243,13 +291,37 @@ def artifact(tiny_wiring):
     return find
 
 
+def _history(outputs, artifact):
+    return json.loads(
+        open(os.path.join(artifact(outputs, "model")["uri"], "training_history.json")).read()
+    )
+
+
 def test_compiled_spec_runs_every_task_and_pushes(conformance, artifact):
     first, _, serving = conformance
-    assert len(first) == 9
+    assert len(first) == 10
+    examples = artifact(first, "examples")["metadata"]
+    # TFX's driver records the span as a custom property; KFP metadata prefixes it.
+    assert examples["custom:span"] == 1 and json.loads(examples["spans"]) == [1]
     assert artifact(first, "baseline_model")["metadata"]["baseline_version"] == 0
+    assert _history(first, artifact)["warm_started_from"] is None
     push = artifact(first, "pushed_model")["metadata"]
     assert push["pushed"] == 1 and push["pushed_version"] == "1"
     assert (serving / "1" / "saved_model.pb").exists()
+
+
+def test_the_same_spec_picks_up_the_new_span_and_warm_starts(conformance, artifact):
+    """The one compiled spec resolves the newest span at run time, reads the window, and
+    trains on from the version the first run pushed."""
+    _, second, _ = conformance
+    examples = artifact(second, "examples")["metadata"]
+    assert examples["custom:span"] == 2 and json.loads(examples["spans"]) == [1, 2]
+    assert examples["eval_span"] == 2
+    history = _history(second, artifact)
+    assert history["warm_started_from"] == 1 and history["spans"] == [1, 2]
+    # Span 2 is the shifted demo span: other sizes, PNG.
+    drift = artifact(second, "drift")["metadata"]
+    assert drift["compared_with_served"] == 1
 
 
 def test_second_spec_run_compares_against_the_served_baseline(conformance, artifact):

@@ -70,7 +70,7 @@ def test_tfrecord_input_with_custom_feature_names(tmp_path):
     ],
 )
 def test_tfrecord_splits_come_from_file_names(tmp_path, files, patterns):
-    from pipelines.data_facts import tfrecord_splits
+    from components.tfrecord_layout import tfrecord_splits
 
     for name in files:
         (tmp_path / name).write_bytes(b"")
@@ -78,11 +78,11 @@ def test_tfrecord_splits_come_from_file_names(tmp_path, files, patterns):
 
 
 def test_labels_file_next_to_unnamed_records_is_a_clear_error(tmp_path):
-    from pipelines.data_facts import tfrecord_splits
+    from components.tfrecord_layout import TFRecordLayoutError, tfrecord_splits
 
     for name in ("part-0", "labels.txt"):
         (tmp_path / name).write_bytes(b"")
-    with pytest.raises(ConfigError, match=r"^data: .*labels.txt next to files not named"):
+    with pytest.raises(TFRecordLayoutError, match=r"^data: .*labels.txt next to files not named"):
         tfrecord_splits(str(tmp_path))
 
 

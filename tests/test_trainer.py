@@ -206,16 +206,14 @@ def test_image_that_does_not_fit_fails_before_any_component(tmp_path):
 
 
 def test_trainer_inputs_round_trip_and_refuse_unknown_keys():
-    from modules.hyperparameters import HyperparameterError, Hyperparameters
+    from modules.hyperparameters import Hyperparameters, SettingError
     from modules.trainer import TrainerInputs
 
     inputs = TrainerInputs(Hyperparameters(dropout=0.3), "img", ["a", "b"], 2)
     values = json.loads(json.dumps(inputs.to_custom_config()))
     assert TrainerInputs.from_custom_config(values) == inputs
-    with pytest.raises(
-        HyperparameterError, match="unknown Trainer custom_config key.*materialized"
-    ):
+    with pytest.raises(SettingError, match="unknown Trainer custom_config key.*materialized"):
         TrainerInputs.from_custom_config({**values, "materialized": True})
     values["hyperparameters"]["learnig_rate"] = 0.1
-    with pytest.raises(HyperparameterError, match="unknown hyperparameter.*learnig_rate"):
+    with pytest.raises(SettingError, match="unknown hyperparameter.*learnig_rate"):
         TrainerInputs.from_custom_config(values)

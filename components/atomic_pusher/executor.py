@@ -6,11 +6,15 @@ Differences from TFX's filesystem push:
   never sees a half-copied version (rename is atomic on POSIX filesystems; on object
   stores saved_model.pb is copied last, which TF Serving waits for);
 - a candidate whose SavedModel fingerprint equals the served version's is not pushed again;
-- no second archive copy: the Model artifact in the pipeline root already keeps it.
+- no second archive copy: the Model artifact in the pipeline root already keeps it;
+- each version keeps the statistics of its training data and a push record
+  (`contract/model_files.py`).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import os
 import uuid
@@ -24,15 +28,23 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import serving_layout
+from contract.data import TRAIN
+from contract.model_files import PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 
 DUPLICATE_OF_PROPERTY = "duplicate_of_version"
+STATISTICS_KEY = "statistics"
 
 
-def push_atomically(model_path: str, base: str) -> tuple[int, str]:
-    """Copies a SavedModel to base/<next version>; returns (version, path)."""
+def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tuple[int, str]:
+    """Copies a SavedModel and `extras` ({relative path: content}) to base/<next version>;
+    returns (version, path)."""
     tf.io.gfile.makedirs(base)
     staging = os.path.join(base, f".tmp-{uuid.uuid4().hex}")
     io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
+    for relative, content in extras.items():
+        tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
+        with tf.io.gfile.GFile(os.path.join(staging, relative), "wb") as handle:
+            handle.write(content)
     io_utils.copy_file(
         os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb")
     )
@@ -75,6 +87,21 @@ class Executor(pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             model_push.set_int_custom_property(DUPLICATE_OF_PROPERTY, served[0])
             return
-        version, target = push_atomically(model_path, base)
+        version, target = push_atomically(model_path, base, self._extras(input_dict))
         self._MarkPushed(model_push, pushed_destination=target, pushed_version=str(version))
         logging.info("Model pushed to %s (version %d).", target, version)
+
+    def _extras(self, input_dict: dict[str, list[types.Artifact]]) -> dict[str, bytes]:
+        """The push record, and the training data's statistics when the pipeline gave them."""
+        record = {
+            "pushed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "run_id": self._context.pipeline_run_id if self._context else None,
+        }
+        extras = {PUSH_RECORD_FILE: json.dumps(record).encode()}
+        if input_dict.get(STATISTICS_KEY):
+            statistics = os.path.join(
+                artifact_utils.get_split_uri(input_dict[STATISTICS_KEY], TRAIN), "FeatureStats.pb"
+            )
+            with tf.io.gfile.GFile(statistics, "rb") as handle:
+                extras[TRAINING_STATISTICS_FILE] = handle.read()
+        return extras

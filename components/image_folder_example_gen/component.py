@@ -6,7 +6,9 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
+from components import spans
 from components.image_folder_example_gen import executor
+from contract.data import SPAN_PREFIX
 
 
 class ImageFolderExampleGen(FileBasedExampleGen):
@@ -17,16 +19,28 @@ class ImageFolderExampleGen(FileBasedExampleGen):
     (relative to the root), `height` and `width`. The artifact also holds `labels.txt` (the
     class names in label order) and `rejects.jsonl` (every file that was not ingested, with
     the reason). `output_config` gives the hash split of a folder without split folders.
+
+    With `window_spans` (0: every span) the data is in span-<N> folders. As with TFX's
+    {SPAN}, the driver resolves the newest span, which the Examples artifact records; the
+    executor reads the newest `window_spans` spans up to it and writes their spans to
+    `spans.json`.
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, input_base: str, output_config: example_gen_pb2.Output) -> None:
+    def __init__(
+        self,
+        input_base: str,
+        output_config: example_gen_pb2.Output,
+        window_spans: int | None = None,
+    ) -> None:
+        # The driver fingerprints the files this pattern matches, for caching.
+        pattern = "*/*" if window_spans is None else f"{SPAN_PREFIX}{{SPAN}}/*/*"
         super().__init__(
             input_base=input_base,
-            # The driver fingerprints the files this pattern matches, for caching.
             input_config=example_gen_pb2.Input(
-                splits=[example_gen_pb2.Input.Split(name="images", pattern="*/*")]
+                splits=[example_gen_pb2.Input.Split(name="images", pattern=pattern)]
             ),
             output_config=output_config,
+            custom_config=None if window_spans is None else spans.window_config(window_spans),
         )

@@ -3,6 +3,9 @@
 Layouts:
   root/<class>/**/<image>                        split train/eval by a hash of the path
   root/{train,eval|test}/<class>/**/<image>      the folders are the splits
+  root/span-<N>/<either of the above>            numbered spans: the window's newest spans
+                                                 are read; train takes every span's train
+                                                 split, eval only the newest span's
 
 Two passes over the files keep memory flat whatever the dataset size: the first decodes
 the images in batches (with the decoder Transform uses) and keeps only their metadata; the
@@ -35,6 +38,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.spans import check_same_classes, span_window, window_from, write_spans
 from contract.data import (
     CLASS_NAME_KEY,
     EVAL,
@@ -71,22 +75,32 @@ class ImageFile:
     relative_path: str
     class_name: str | None  # None: the file is not inside a class folder.
     split: str | None = None  # Set by a train/eval folder layout, else by hashing.
+    span: int | None = None  # None: the data has no span folders.
     height: int = 0
     width: int = 0
     reject_reason: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
+class ClassFolder:
+    split: str | None  # set by a train/eval folder layout
+    class_name: str
+    folder: str
+    span: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Layout:
     root: str
     classes: list[str]
-    # (split or None, class name, folder) for each class folder to walk.
-    class_folders: list[tuple[str | None, str, str]]
+    class_folders: list[ClassFolder]  # each class folder to walk
     stray_files: list[str]  # relative paths outside any class folder.
+    spans: list[int] = dataclasses.field(default_factory=list)  # empty: no span folders
 
     @property
-    def has_split_folders(self) -> bool:
-        return any(split for split, _, _ in self.class_folders)
+    def eval_span(self) -> int | None:
+        """The span whose eval split is the eval split: the newest."""
+        return max(self.spans) if self.spans else None
 
 
 def _subdirectories(path: str) -> list[str]:
@@ -127,12 +141,14 @@ def discover_layout(root: str) -> Layout:
         for split, names in SPLIT_PREFIXES.items()
     }
     stray = list(_files(root))
-    folders: list[tuple[str | None, str, str]] = []
+    folders: list[ClassFolder] = []
     if all(split_dirs.values()):
         for split, name in split_dirs.items():
             base = os.path.join(root, name)
             stray += [f"{name}/{file}" for file in _files(base)]
-            folders += [(split, cls, os.path.join(base, cls)) for cls in _subdirectories(base)]
+            folders += [
+                ClassFolder(split, cls, os.path.join(base, cls)) for cls in _subdirectories(base)
+            ]
         # Any other top-level folder is outside the split layout: its files are rejects.
         for other in sorted(set(top) - set(split_dirs.values())):
             stray += [
@@ -141,13 +157,13 @@ def discover_layout(root: str) -> Layout:
                 for file in files
             ]
     else:
-        folders = [(None, cls, os.path.join(root, cls)) for cls in top]
-    for _, _, folder in folders:
-        if not _has_any_file(folder):
+        folders = [ClassFolder(None, cls, os.path.join(root, cls)) for cls in top]
+    for entry in folders:
+        if not _has_any_file(entry.folder):
             raise ImageFolderError(
-                f"Class folder {folder} is empty. Add images to it or remove it."
+                f"Class folder {entry.folder} is empty. Add images to it or remove it."
             )
-    classes = sorted({cls for _, cls, _ in folders})
+    classes = sorted({entry.class_name for entry in folders})
     if len(classes) < 2:
         found = ", ".join(classes) or "none"
         raise ImageFolderError(
@@ -158,16 +174,32 @@ def discover_layout(root: str) -> Layout:
     return Layout(root, classes, folders, stray)
 
 
+def discover_span_layout(root: str, window_spans: int, newest: int | None = None) -> Layout:
+    """The window's spans as one layout: each span may have either folder layout, and all
+    must hold the same classes. Paths stay relative to root, so they name their span."""
+    spans = span_window(root, window_spans, newest)
+    layouts = {span: discover_layout(folder) for span, folder in spans.items()}
+    check_same_classes({span: layout.classes for span, layout in layouts.items()}, root)
+    folders, stray = [], list(_files(root))
+    for span, layout in layouts.items():
+        folders += [dataclasses.replace(entry, span=span) for entry in layout.class_folders]
+        prefix = os.path.relpath(layout.root, root)
+        stray += [os.path.join(prefix, path) for path in layout.stray_files]
+    return Layout(root, layouts[max(layouts)].classes, folders, stray, spans=sorted(spans))
+
+
 def _relative_paths(folder: str, root: str) -> Iterator[str]:
     for dirpath, _, names in _walk(folder):
         prefix = os.path.relpath(dirpath, root)
         yield from (os.path.join(prefix, name) for name in sorted(names))
 
 
-def _list_class_folder(entry: tuple[str | None, str, str], root: str) -> Iterator[list[ImageFile]]:
+def _list_class_folder(entry: ClassFolder, root: str) -> Iterator[list[ImageFile]]:
     """The folder's files, in batches of the size the decoder takes."""
-    split, class_name, folder = entry
-    files = (ImageFile(path, class_name, split) for path in _relative_paths(folder, root))
+    files = (
+        ImageFile(path, entry.class_name, entry.split, entry.span)
+        for path in _relative_paths(entry.folder, root)
+    )
     while batch := list(itertools.islice(files, _DECODE_BATCH)):
         yield batch
 
@@ -231,27 +263,35 @@ def assign_splits(images: Iterable[ImageFile], eval_fraction: float) -> list[Ima
     ]
 
 
-def _by_class(batch: list[ImageFile]) -> Iterator[tuple[str, list[ImageFile]]]:
-    classes: dict[str, list[ImageFile]] = collections.defaultdict(list)
+def _by_class(batch: list[ImageFile]) -> Iterator[tuple[tuple[int, str], list[ImageFile]]]:
+    """The batch's images grouped by span (-1: no spans) and class."""
+    classes: dict[tuple[int, str], list[ImageFile]] = collections.defaultdict(list)
     for image in batch:
-        classes[image.class_name].append(image)
+        span = -1 if image.span is None else image.span
+        classes[(span, image.class_name)].append(image)
     yield from classes.items()
 
 
 def split_class(
-    class_batches: tuple[str, Iterable[list[ImageFile]]], eval_fraction: float | None
+    class_batches: tuple[tuple[int, str], Iterable[list[ImageFile]]],
+    eval_fraction: float,
+    eval_span: int | None,
 ) -> Iterator[tuple[tuple[str, int], list[ImageFile]]]:
-    """Splits one class (None: its folders did), then keys its images by split and position.
+    """Splits one class of one span, then keys its images by split and position.
 
+    Split folders decide the split where the span has them, else a hash of the path. Only
+    the eval span's eval images are kept for eval; older spans give their train images.
     Grouping by position puts the n-th images of every class together, so the classes
     are interleaved in the written files instead of following one another.
     """
-    _, batches = class_batches
+    (span, _), batches = class_batches
     images = [image for batch in batches for image in batch]
-    if eval_fraction is None:
+    if all(image.split for image in images):
         images.sort(key=lambda image: path_fraction(image.relative_path))
     else:
         images = assign_splits(images, eval_fraction)
+    if eval_span is not None and span != eval_span:
+        images = [image for image in images if image.split == TRAIN]
     for split in sorted({image.split for image in images}):
         in_split = [image for image in images if image.split == split]
         for start in range(0, len(in_split), _POSITIONS_PER_KEY):
@@ -308,7 +348,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        layout = discover_layout(root)
+        window_spans = window_from(exec_properties)
+        layout = (
+            discover_layout(root)
+            if window_spans is None
+            # The driver resolved {SPAN} to the newest span.
+            else discover_span_layout(
+                root, window_spans, exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
+            )
+        )
 
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
@@ -356,8 +404,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             checked.accepted
             | "ByClass" >> beam.FlatMap(_by_class)
             | "GroupByClass" >> beam.GroupByKey()
-            | "SplitClasses"
-            >> beam.FlatMap(split_class, None if layout.has_split_folders else eval_fraction)
+            | "SplitClasses" >> beam.FlatMap(split_class, eval_fraction, layout.eval_span)
             | "GroupByPosition" >> beam.GroupByKey()
             | "BySplit"
             >> beam.Partition(
@@ -406,6 +453,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_string_custom_property("split_counts", json.dumps(split_counts))
         examples.set_int_custom_property("rejected_count", rejected)
         examples.set_string_custom_property("rejects_path", rejects_path)
+        if layout.spans:
+            write_spans(examples, layout.spans)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         logging.info(

@@ -1,4 +1,9 @@
-"""PushedModelResolver: the served model as a Model artifact, for the Evaluator's baseline."""
+"""PushedModelResolver: the served model, and the statistics of the data it was trained on.
+
+One resolution serves the Trainer's warm start, the drift check and the Evaluator's
+baseline. Unlike a TFX Resolver node, it is an ordinary container step, so it runs on
+open-source Kubeflow Pipelines too.
+"""
 
 from __future__ import annotations
 
@@ -16,28 +21,32 @@ class PushedModelResolverSpec(ComponentSpec):
         executor.MODEL_NAME_KEY: ExecutionParameter(type=str),
         driver.SERVING_STATE_KEY: ExecutionParameter(type=str, optional=True),
     }
-    INPUTS = {executor.CANDIDATE_KEY: ChannelParameter(type=standard_artifacts.Model)}
-    OUTPUTS = {executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
+    INPUTS = {}
+    OUTPUTS = {
+        executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        executor.STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+    }
 
 
 class PushedModelResolver(base_component.BaseComponent):
-    """Resolves the latest complete version in <serving_dir>/<model_name>/ as a Model.
+    """Resolves the latest complete version in <serving_dir>/<model_name>/.
 
-    Unlike a TFX Resolver node, it is an ordinary container step, so it runs on open-source
-    Kubeflow Pipelines too. Output `model`: a snapshot of the served version, or the
-    candidate itself when nothing is served (property `baseline_version` is then 0).
+    Output `model`: a snapshot of the served version (property `baseline_version`), or an
+    empty artifact with `baseline_version` 0 when nothing is served. Output `statistics`:
+    that version's training statistics as split `train`, or none (property `available` 0)
+    when nothing is served or the version was pushed without them.
     """
 
     SPEC_CLASS = PushedModelResolverSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
     DRIVER_CLASS = driver.Driver
 
-    def __init__(self, candidate: types.BaseChannel, serving_dir: str, model_name: str) -> None:
+    def __init__(self, serving_dir: str, model_name: str) -> None:
         super().__init__(
             spec=PushedModelResolverSpec(
-                candidate=candidate,
                 serving_dir=serving_dir,
                 model_name=model_name,
                 model=types.Channel(type=standard_artifacts.Model),
+                statistics=types.Channel(type=standard_artifacts.ExampleStatistics),
             )
         )

@@ -1,29 +1,40 @@
-"""Emits the model now in the serving directory as the Evaluator's baseline Model artifact.
+"""Emits the model now in the serving directory, and its training statistics.
 
-Open-source Kubeflow Pipelines runs no TFX resolver queries, so the baseline comes from the
-serving directory itself, which both orchestrators can read. With nothing served yet, the
-candidate stands in as its own baseline: the change threshold then compares a model with
-itself and passes, so only the absolute threshold decides, as on a first run it should.
+Open-source Kubeflow Pipelines runs no TFX resolver queries, so the served model comes from
+the serving directory itself, which both orchestrators can read. With nothing served, the
+model artifact stays empty and says so (`baseline_version` 0): the Trainer then starts
+from scratch and the Evaluator judges the candidate on its own, as on a first run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import Any
 
+import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components import serving_layout
+from contract.data import TRAIN
+from contract.model_files import SERVED_RECORD_FILE, TRAINING_STATISTICS_FILE
 
-CANDIDATE_KEY = "candidate"
 MODEL_KEY = "model"
+STATISTICS_KEY = "statistics"
 SERVING_DIR_KEY = "serving_dir"
 MODEL_NAME_KEY = "model_name"
-BASELINE_VERSION_PROPERTY = "baseline_version"  # 0: nothing was served
+BASELINE_VERSION_PROPERTY = "baseline_version"  # 0: nothing is served
 BASELINE_SOURCE_PROPERTY = "baseline_source"
+AVAILABLE_PROPERTY = "available"  # statistics: 1 if the served version kept them
+
+
+def is_served(model: types.Artifact) -> bool:
+    """Whether a resolved model artifact holds a served version."""
+    return model.get_int_custom_property(BASELINE_VERSION_PROPERTY) > 0
 
 
 class Executor(base_executor.BaseExecutor):
@@ -33,23 +44,34 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        candidate = artifact_utils.get_single_instance(input_dict[CANDIDATE_KEY])
-        baseline = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
+        model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
+        statistics = artifact_utils.get_single_instance(output_dict[STATISTICS_KEY])
+        statistics.split_names = artifact_utils.encode_split_names([TRAIN])
+        statistics.set_int_custom_property(AVAILABLE_PROPERTY, 0)
         served = serving_layout.latest_version_dir(
             exec_properties[SERVING_DIR_KEY], exec_properties[MODEL_NAME_KEY]
         )
         if served is None:
-            logging.info("No model is served yet; the candidate is its own baseline.")
-            baseline.uri = candidate.uri
-            baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, 0)
-            baseline.set_string_custom_property(BASELINE_SOURCE_PROPERTY, candidate.uri)
+            logging.info("No model is served yet.")
+            model.set_int_custom_property(BASELINE_VERSION_PROPERTY, 0)
             return
         version, source = served
         # A snapshot, so the lineage keeps what was compared even if the version is removed.
-        io_utils.copy_dir(source, path_utils.serving_model_dir(baseline.uri))
-        baseline.set_int_custom_property(BASELINE_VERSION_PROPERTY, version)
-        baseline.set_string_custom_property(BASELINE_SOURCE_PROPERTY, source)
-        logging.info("Baseline: served version %d from %s", version, source)
+        io_utils.copy_dir(source, path_utils.serving_model_dir(model.uri))
+        model.set_int_custom_property(BASELINE_VERSION_PROPERTY, version)
+        model.set_string_custom_property(BASELINE_SOURCE_PROPERTY, source)
+        # For the Trainer, which sees the snapshot's path but not these properties.
+        with tf.io.gfile.GFile(os.path.join(model.uri, SERVED_RECORD_FILE), "w") as handle:
+            json.dump({"version": version, "source": source}, handle)
+        logging.info("Served: version %d from %s", version, source)
+        kept = os.path.join(source, TRAINING_STATISTICS_FILE)
+        if tf.io.gfile.exists(kept):
+            target = os.path.join(
+                artifact_utils.get_split_uri([statistics], TRAIN), "FeatureStats.pb"
+            )
+            tf.io.gfile.makedirs(os.path.dirname(target))
+            tf.io.gfile.copy(kept, target, overwrite=True)
+            statistics.set_int_custom_property(AVAILABLE_PROPERTY, 1)
 
 
 def serving_state(serving_dir: str, model_name: str) -> str:

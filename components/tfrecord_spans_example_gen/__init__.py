@@ -1,0 +1,3 @@
+from components.tfrecord_spans_example_gen.component import TFRecordSpansExampleGen
+
+__all__ = ["TFRecordSpansExampleGen"]

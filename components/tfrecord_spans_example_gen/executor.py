@@ -1,0 +1,125 @@
+"""Beam executor: the window's TFRecords, split per span, as one Examples artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.metrics import Metrics, MetricsFilter
+from tfx import types
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from components.spans import check_same_classes, span_window, window_from, write_spans
+from components.tfrecord_layout import SINGLE_SPLIT, read_labels, tfrecord_splits
+from contract.data import EVAL, LABELS_FILE, SPLITS, TRAIN
+
+_METRICS = "TFRecordSpansExampleGen"
+
+
+def hashed_split(record: bytes, eval_fraction: float) -> str:
+    """A record's split from a hash of its bytes, stable across machines and runs."""
+    digest = hashlib.sha256(record).digest()
+    return EVAL if int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction else TRAIN
+
+
+def _sources(folder: str) -> list[tuple[str, str | None]]:
+    """(file pattern, split or None to hash) of one span's files."""
+    patterns = tfrecord_splits(folder)
+    if SINGLE_SPLIT in patterns:
+        return [(os.path.join(folder, patterns[SINGLE_SPLIT]), None)]
+    return [(os.path.join(folder, pattern), split) for split, pattern in patterns.items()]
+
+
+def _split_record(
+    record: bytes, split: str | None, eval_fraction: float, keep_eval: bool
+) -> Iterator[tuple[str, bytes]]:
+    """(split, record); an eval record of an older span is dropped, as eval is the newest's."""
+    split = split or hashed_split(record, eval_fraction)
+    if keep_eval or split == TRAIN:
+        yield split, record
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    def Do(  # noqa: N802 (TFX API)
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        window = span_window(
+            root,
+            window_from(exec_properties),
+            exec_properties[example_gen_utils.SPAN_PROPERTY_NAME],
+        )
+        labels = {span: read_labels(folder) for span, folder in window.items()}
+        if None not in labels.values():
+            check_same_classes(labels, root)
+        newest = max(window)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        buckets = {split.name: split.hash_buckets for split in output_config.split_config.splits}
+        eval_fraction = buckets[EVAL] / sum(buckets.values())
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+
+        pipeline = self._make_beam_pipeline()
+        records = []
+        for span, folder in window.items():
+            for index, (pattern, split) in enumerate(_sources(folder)):
+                records.append(
+                    pipeline
+                    | f"Read[{span},{index}]" >> beam.io.ReadFromTFRecord(pattern)
+                    | f"Split[{span},{index}]"
+                    >> beam.FlatMap(_split_record, split, eval_fraction, span == newest)
+                )
+        by_split = (
+            records
+            | "AllSpans" >> beam.Flatten()
+            | "BySplit" >> beam.Partition(lambda pair, _: SPLITS.index(pair[0]), len(SPLITS))
+        )
+        for split, pairs in zip(SPLITS, by_split, strict=True):
+            (
+                pairs
+                | f"Count[{split}]" >> beam.Map(_counted, split)
+                | f"Write[{split}]"
+                >> beam.io.WriteToTFRecord(
+                    os.path.join(artifact_utils.get_split_uri([examples], split), "data_tfrecord"),
+                    file_name_suffix=".gz",
+                )
+            )
+        result = pipeline.run()
+        result.wait_until_finish()
+        counts = {
+            metric.key.metric.name: metric.committed
+            for metric in result.metrics().query(MetricsFilter().with_namespace(_METRICS))[
+                "counters"
+            ]
+        }
+        if labels[newest]:
+            with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as handle:
+                handle.write("".join(f"{name}\n" for name in labels[newest]))
+        write_spans(examples, list(window))
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(examples, "tfrecords_gzip")
+        logging.info("TFRecordSpansExampleGen: spans %s, examples %s", list(window), counts)
+
+
+def _counted(pair: tuple[str, bytes], split: str) -> bytes:
+    Metrics.counter(_METRICS, split).inc()
+    return pair[1]

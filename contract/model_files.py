@@ -1,0 +1,19 @@
+"""What a pushed version holds next to its SavedModel, for clients and for later runs.
+
+TF Serving and KServe load only the SavedModel; assets.extra/ is where TF Serving expects
+extra files (it replays warm-up records from there) and otherwise ignores them.
+"""
+
+# The class names in label order, one per line.
+CLASS_NAMES_FILE = "assets.extra/labels.txt"
+# What the Trainer trained on and with: {"hyperparameters", "class_names", "spans"}.
+TRAINING_RECORD_FILE = "assets.extra/training.json"
+# The statistics (TFDV DatasetFeatureStatisticsList) of the data the model was trained on,
+# which the next run's drift check compares new data with.
+TRAINING_STATISTICS_FILE = "assets.extra/training_statistics.pb"
+# When and how the version was pushed: {"version", "pushed_at", ...}.
+PUSH_RECORD_FILE = "assets.extra/push.json"
+
+# Beside the snapshot PushedModelResolver takes of the served version (its `model`
+# artifact, next to Format-Serving/): {"version": N, "source": "<serving dir>/<name>/<N>"}.
+SERVED_RECORD_FILE = "served.json"
