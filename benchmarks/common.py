@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -12,18 +13,21 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
+# The CPU features that decide how fast TensorFlow trains here.
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
 def machine() -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    info = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    flags = set(info.get("flags", "").split())
     return {
-        "cpu": cpu,
-        "cores": len(__import__("os").sched_getaffinity(0)),
+        "cpu": info.get("model name", platform.processor()),
+        "cpu_family": info.get("cpu family"),
+        "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
+        "cores": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
     }
 
@@ -36,6 +40,14 @@ def child(script: str, *args: str) -> dict[str, Any]:
     if result.returncode != 0:
         raise RuntimeError(f"{script} {' '.join(args)} failed:\n{result.stderr[-4000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def node_id(config: Any, role: str) -> str:
+    """The id of the node that makes an artifact role in the pipeline `config` builds."""
+    from pipelines.data_facts import inspect_data
+    from pipelines.pipeline import wire
+
+    return wire(config, inspect_data(config)).sources()[role].node_id
 
 
 def report(name: str, figures: dict[str, Any], details: dict[str, Any]) -> None:

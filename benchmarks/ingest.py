@@ -35,13 +35,15 @@ def plain_loop(data: str) -> dict:
 
 def example_gen(data: str, out: str, beam_args: list[str]) -> dict:
     """The real component, run by TFX's LocalDagRunner; its execution time from MLMD."""
+    from common import node_id
+
     from pipelines.config import build_config
     from pipelines.local_runner import run_pipeline
 
     config = build_config("tiny", data=data, output_root=out, beam_args=beam_args)
-    summary = run_pipeline(config, to_component="ImageFolderExampleGen")
-    seconds = summary["components"]["ImageFolderExampleGen"]["seconds"]
-    return {"seconds": seconds}
+    example_gen = node_id(config, "examples")
+    summary = run_pipeline(config, to_component=example_gen)
+    return {"seconds": summary.components[example_gen].seconds}
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ def main() -> None:
     from pipelines.config import build_config
     from pipelines.demo_data import write_demo_dataset
     from pipelines.local_runner import run_pipeline
+    from pipelines.summary import RunSummary
 
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     write_demo_dataset(work / "data")
@@ -24,26 +25,29 @@ def main() -> None:
     rerun = run_pipeline(config)
     changed = run_pipeline(
         build_config(
-            "demo", data=str(work / "data"), output_root=str(work / "out"), learning_rate=2e-4
+            "demo",
+            data=str(work / "data"),
+            output_root=str(work / "out"),
+            training={"learning_rate": 2e-4},
         )
     )
 
-    def statuses(summary: dict) -> dict:
-        return {name: c["status"] for name, c in summary["components"].items()}
+    def statuses(summary: RunSummary) -> dict:
+        return {name: c.status for name, c in summary.components.items()}
 
     report(
         "pipeline",
         {
-            "first_run_seconds": first["wall_seconds"],
-            "cached_rerun_ratio": rerun["wall_seconds"] / first["wall_seconds"],
-            "first_run_accuracy": first["metrics"]["accuracy"],
+            "first_run_seconds": first.wall_seconds,
+            "cached_rerun_ratio": rerun.wall_seconds / first.wall_seconds,
+            "first_run_accuracy": first.metrics.accuracy,
         },
         {
-            "rerun_seconds": rerun["wall_seconds"],
+            "rerun_seconds": rerun.wall_seconds,
             "first_run": statuses(first),
             "rerun": statuses(rerun),
             "learning_rate_change": statuses(changed),
-            "rerun_pushed": rerun["pushed"],
+            "rerun_pushed": rerun.pushed,
         },
     )
 

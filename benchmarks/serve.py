@@ -42,14 +42,12 @@ def push_canonical_model(work: Path) -> Path:
         "tiny",
         data=str(work / "data"),
         output_root=str(work / "out"),
-        image_size=227,
-        width_multiplier=1.0,
-        batch_size=8,
-        epochs=1,
-        steps_per_epoch=2,
+        training=dict(
+            image_size=227, width_multiplier=1.0, batch_size=8, epochs=1, steps_per_epoch=2
+        ),
     )
     summary = run_pipeline(config)
-    assert summary["pushed"], "the benchmark pipeline run did not push a model"
+    assert summary.pushed, "the benchmark pipeline run did not push a model"
     return Path(config.serving_path)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import modules  # noqa: E402,F401 (selects Keras 2 before TensorFlow loads)
+import contract  # noqa: E402,F401 (selects Keras 2 before TensorFlow loads)
 
 BATCH = 32
 STEPS = 30
@@ -70,23 +70,26 @@ def fresh_model():
 def main() -> None:
     import numpy as np
     import tensorflow as tf
-    from common import report
+    from common import node_id, report
     from PIL import Image
     from tfx.components.trainer import fn_args_utils
     from tfx.types import artifact_utils, standard_artifacts
 
-    from modules.trainer import TrainerSettings, export_model, make_dataset
+    from contract.prediction import PROBABILITIES
+    from modules.export import export_model
+    from modules.trainer import make_dataset
     from pipelines.config import build_config
     from pipelines.demo_data import write_demo_dataset
     from pipelines.local_runner import run_pipeline
-    from pipelines.pipeline import trainer_config
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     data = work / "data"
     write_demo_dataset(data, per_class=PER_CLASS)
-    config = build_config("demo", data=str(data), output_root=str(work / "out"), batch_size=BATCH)
-    summary = run_pipeline(config, to_component="Transform")
-    lineage = summary["lineage"]
+    config = build_config(
+        "demo", data=str(data), output_root=str(work / "out"), training={"batch_size": BATCH}
+    )
+    summary = run_pipeline(config, to_component=node_id(config, "transform_graph"))
+    lineage = summary.lineage
 
     def artifact(cls, uri):
         instance = cls()
@@ -107,10 +110,15 @@ def main() -> None:
     )
     import tensorflow_transform as tft
 
-    settings = TrainerSettings.from_custom_config(trainer_config(config))
     transform_output = tft.TFTransformOutput(lineage["transform_graph"])
     real = make_dataset(
-        fn_args.train_files, fn_args.data_accessor, transform_output, settings, 2, training=True
+        fn_args.train_files,
+        fn_args.data_accessor,
+        transform_output,
+        config.training,
+        2,
+        training=True,
+        cache=True,
     )
     random_images = tf.random.normal([BATCH, 227, 227, 3])
     random_labels = tf.one_hot(tf.random.uniform([BATCH], 0, 2, tf.int32), 2)
@@ -141,7 +149,7 @@ def main() -> None:
 
     model = fresh_model()
     export_dir = str(work / "export")
-    export_model(model, transform_output, settings, ["bike", "ship"], export_dir)
+    export_model(model, transform_output, config.image_feature, ["bike", "ship"], export_dir, {})
     loaded = tf.saved_model.load(export_dir)
     serve = loaded.signatures["serving_default"]
     image = tf.constant([files[0].read_bytes()])
@@ -150,7 +158,7 @@ def main() -> None:
     latencies = []
     for _ in range(20):
         started = time.perf_counter()
-        serve(images=image)["probabilities"].numpy()
+        serve(images=image)[PROBABILITIES.name].numpy()
         latencies.append(time.perf_counter() - started)
 
     figures = {

@@ -18,6 +18,7 @@ from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
 from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE, SPANS_FILE
+from modules.decoded_cache import plan_cache
 from modules.export import export_model
 from modules.hyperparameters import Hyperparameters, check_known_keys
 from modules.model import build_alexnet, compile_alexnet
@@ -38,6 +39,7 @@ class TrainerInputs:
     class_names: list[str] | None = None  # None: ExampleGen's labels.txt
     num_classes: int | None = None
     warm_start: bool = True  # from the served model (fn_args.base_model), when it fits
+    memory_mb: int = 4096  # for the decoded-image cache (modules/decoded_cache.py)
 
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,7 +104,7 @@ def read_spans(train_files: list[str]) -> list[int] | None:
         return json.load(handle)["spans"]
 
 
-def _augment(image: tf.Tensor, label: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
+def augment(image: tf.Tensor, label: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
     """Training only: a random crop scaled back to full size, and a horizontal flip."""
     crop = max(1, round(size * CROP_FRACTION))
     image = tf.image.random_crop(image, [crop, crop, 3])
@@ -117,6 +119,7 @@ def make_dataset(
     hyperparameters: Hyperparameters,
     num_classes: int,
     training: bool,
+    cache: bool,
 ) -> tf.data.Dataset:
     """Raw examples -> TFT layer (parallel, per batch) -> cache -> augment -> batches."""
     hp = hyperparameters
@@ -138,12 +141,12 @@ def make_dataset(
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).unbatch()
-    if hp.cache_decoded:
+    if cache:
         dataset = dataset.cache()
     if training:
         dataset = dataset.shuffle(SHUFFLE_BUFFER).repeat()
         dataset = dataset.map(
-            lambda image, label: _augment(image, label, hp.image_size),
+            lambda image, label: augment(image, label, hp.image_size),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     else:
@@ -208,7 +211,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     plan = plan_devices([device.name for device in tf.config.list_physical_devices("GPU")])
     if warm.reuse:
         io_utils.copy_dir(fn_args.base_model, fn_args.serving_model_dir)
-        epochs, images_per_second = [], 0.0
+        epochs, images_per_second, cache_note = [], 0.0, None
     else:
         training_record = {
             "hyperparameters": hp.to_dict(),
@@ -217,7 +220,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             "warm_started_from": warm.version,
             "trained_on": trained_on,
         }
-        epochs, images_per_second = train_and_export(
+        epochs, images_per_second, cache_note = train_and_export(
             fn_args, inputs, class_names, plan, warm, training_record
         )
     history = {
@@ -235,6 +238,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "spans": spans,
         "warm_started_from": warm.version,
         "warm_start_note": warm.note,
+        "decoded_cache": cache_note,
     }
     history_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), HISTORY_FILE)
     with tf.io.gfile.GFile(history_path, "w") as handle:
@@ -248,9 +252,9 @@ def train_and_export(
     plan: DevicePlan,
     warm: WarmStart,
     training_record: dict[str, Any],
-) -> tuple[list[dict[str, Any]], float]:
+) -> tuple[list[dict[str, Any]], float, str]:
     """Trains (resuming from a backup, else from `warm`) and exports the model; returns the
-    epoch records and the training images/s after the first epoch."""
+    epoch records, the training images/s after the first epoch, and the cache's plan."""
     hp = inputs.hyperparameters
     logging.info(
         "Trainer: devices %s, strategy %s, precision policy %s",
@@ -263,21 +267,21 @@ def train_and_export(
     keras.utils.set_random_seed(hp.seed)
 
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train = make_dataset(
-        fn_args.train_files,
-        fn_args.data_accessor,
-        transform_output,
-        hp,
-        len(class_names),
-        training=True,
+    cache = plan_cache(
+        fn_args.train_files + fn_args.eval_files, hp.image_size, hp.cache_decoded, inputs.memory_mb
     )
-    evaluation = make_dataset(
-        fn_args.eval_files,
-        fn_args.data_accessor,
-        transform_output,
-        hp,
-        len(class_names),
-        training=False,
+    logging.info("Trainer: decoded-image cache %s", cache.note)
+    train, evaluation = (
+        make_dataset(
+            files,
+            fn_args.data_accessor,
+            transform_output,
+            hp,
+            len(class_names),
+            training=training,
+            cache=cache.in_memory,
+        )
+        for files, training in ((fn_args.train_files, True), (fn_args.eval_files, False))
     )
     with strategy.scope():
         model = compile_alexnet(
@@ -316,4 +320,5 @@ def train_and_export(
     epochs = read_epoch_log(epoch_log)
     timed = epochs[1:] or epochs  # the first epoch includes tracing and cache filling
     images = steps_per_epoch * hp.batch_size * len(timed)
-    return epochs, images / max(1e-9, sum(record["train_seconds"] for record in timed))
+    seconds = sum(record["train_seconds"] for record in timed)
+    return epochs, images / max(1e-9, seconds), cache.note

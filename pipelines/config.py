@@ -81,6 +81,8 @@ class PipelineConfig:
     training: Hyperparameters = dataclasses.field(default_factory=Hyperparameters)
     # Start from the served model's weights when its classes and architecture match.
     warm_start: bool = True
+    # The Trainer keeps decoded images in memory (cache_decoded) only within this budget.
+    trainer_memory_mb: int = 4096
 
     # Gates: data anomalies (and drift beyond these thresholds) stop the run before training;
     # the Evaluator blesses.
@@ -152,6 +154,10 @@ class PipelineConfig:
         if not isinstance(self.window_spans, int) or self.window_spans < 0:
             raise ConfigError(
                 f"window_spans: must be 0 (every span) or more, got {self.window_spans!r}."
+            )
+        if not isinstance(self.trainer_memory_mb, int) or self.trainer_memory_mb < 0:
+            raise ConfigError(
+                f"trainer_memory_mb: must be 0 or more, got {self.trainer_memory_mb!r}."
             )
         if not 0 <= self.min_accuracy:
             raise ConfigError(f"min_accuracy: must be non-negative, got {self.min_accuracy}.")

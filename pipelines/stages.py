@@ -228,6 +228,7 @@ def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
                 class_names=data.class_names,
                 num_classes=config.num_classes,
                 warm_start=config.warm_start,
+                memory_mb=config.trainer_memory_mb,
             ).to_custom_config(),
         )
     )

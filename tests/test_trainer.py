@@ -217,3 +217,22 @@ def test_trainer_inputs_round_trip_and_refuse_unknown_keys():
     values["hyperparameters"]["learnig_rate"] = 0.1
     with pytest.raises(SettingError, match="unknown hyperparameter.*learnig_rate"):
         TrainerInputs.from_custom_config(values)
+
+
+def test_decoded_images_stay_in_memory_only_within_the_budget(tmp_path):
+    """300 records at 67x67 need 300 * 67 * 67 * 3 * 4 bytes, about 15.4 MB, decoded."""
+    import tensorflow as tf
+
+    from modules.decoded_cache import count_records, plan_cache
+
+    for name, count in (("a.tfrecord", 200), ("b.tfrecord", 100)):
+        with tf.io.TFRecordWriter(str(tmp_path / name)) as writer:
+            for index in range(count):
+                writer.write(f"record {index}".encode())
+    patterns = [str(tmp_path / "*.tfrecord")]
+    assert count_records(patterns) == 300
+    fits = plan_cache(patterns, 67, enabled=True, memory_mb=16)
+    assert fits.in_memory and fits.note == "in memory: 300 decoded images, 15 MB"
+    over = plan_cache(patterns, 67, enabled=True, memory_mb=15)
+    assert not over.in_memory and "over trainer_memory_mb 15" in over.note
+    assert not plan_cache(patterns, 67, enabled=False, memory_mb=10**6).in_memory
