@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from modules.layer_table import validate_arguments
+
 
 class SettingError(ValueError):
     """A setting is wrong or unknown; `field` names it (None: an unknown key)."""
@@ -60,9 +62,6 @@ class Hyperparameters:
             raise SettingError("epochs", f"must be 0 or more, got {self.epochs}.")
         if self.learning_rate <= 0:
             raise SettingError("learning_rate", f"must be positive, got {self.learning_rate}.")
-        # Imported here so that the CLI and the config load without TensorFlow.
-        from modules.model import validate_arguments
-
         try:
             validate_arguments(2, self.image_size, self.width_multiplier, self.dropout)
         except ValueError as error:

@@ -22,6 +22,7 @@ from modules.decoded_cache import plan_cache
 from modules.export import export_model
 from modules.hyperparameters import Hyperparameters, check_known_keys
 from modules.model import build_alexnet, compile_alexnet
+from modules.progress import ProgressReport
 from modules.warm_start import WarmStart, load_served_weights, plan_warm_start
 
 HISTORY_FILE = "training_history.json"
@@ -181,6 +182,7 @@ class EpochLog(keras.callbacks.Callback):
         }
         with tf.io.gfile.GFile(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
+        logging.info("Trainer: epoch %d done: %s", epoch, json.dumps(record))
 
 
 def read_epoch_log(path: str) -> list[dict[str, Any]]:
@@ -297,6 +299,7 @@ def train_and_export(
         keras.callbacks.BackupAndRestore(os.path.join(fn_args.model_run_dir, "backup")),
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
         EpochLog(epoch_log),
+        ProgressReport(hp.batch_size),
     ]
     model.fit(
         train,
@@ -305,7 +308,7 @@ def train_and_export(
         validation_data=evaluation,
         validation_steps=max(1, fn_args.eval_steps),
         callbacks=callbacks,
-        verbose=2,
+        verbose=0,  # ProgressReport and EpochLog report instead
     )
 
     keras.mixed_precision.set_global_policy("float32")

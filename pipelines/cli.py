@@ -14,6 +14,7 @@ import click
 
 from modules.hyperparameters import Hyperparameters
 from pipelines.config import PRESETS, PipelineConfig, build_config
+from pipelines.console import quiet
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,10 +136,11 @@ def architecture(
     num_classes: int, image_size: int, width_multiplier: float, png: str | None
 ) -> None:
     """Print every layer of AlexNet with its output shape and parameters."""
-    from modules.architecture import draw_diagram, format_table, layer_rows
-    from modules.model import build_alexnet
+    with quiet():
+        from modules.architecture import draw_diagram, format_table, layer_rows
+        from modules.model import build_alexnet
 
-    rows = layer_rows(build_alexnet(num_classes, image_size, width_multiplier))
+        rows = layer_rows(build_alexnet(num_classes, image_size, width_multiplier))
     click.echo(format_table(rows))
     if png:
         draw_diagram(rows, png)
@@ -181,29 +183,48 @@ def demo_data(out: str, per_class: int, seed: int, spans: int | None) -> None:
 @click.option(
     "--summary-json", type=click.Path(dir_okay=False), help="Also write the run summary here."
 )
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show the libraries' logs too (pipeline.log has them)."
+)
 def run(
-    config: PipelineConfig, to_component: str | None, orchestrator: str, summary_json: str | None
+    config: PipelineConfig,
+    to_component: str | None,
+    orchestrator: str,
+    summary_json: str | None,
+    verbose: bool,
 ) -> None:
     """Run the pipeline locally."""
     import os
+    from pathlib import Path
 
-    from pipelines.local_runner import PipelineFailed, run_pipeline
-    from pipelines.summary_text import describe
+    from pipelines.config import new_run_id
+    from pipelines.console import run_console
 
     if config.data is None and not os.path.isdir(config.data_path):
         from pipelines.demo_data import write_demo_dataset
 
         click.echo(f"generating the demo dataset in {config.data_path}")
         write_demo_dataset(config.data_path)
-    try:
-        summary = run_pipeline(config, to_component, orchestrator)
-    except PipelineFailed as error:
-        click.echo(describe(error.summary))
-        raise click.ClickException(str(error)) from error
+    run_id = new_run_id()
+    log_path = Path(config.runs_path) / run_id / "pipeline.log"
+    click.echo(f"Run {run_id} of {config.pipeline_name}; its logs: {log_path}")
+    failure = None
+    # TensorFlow and TFX load inside the console, so their start-up noise goes to the log.
+    with run_console(log_path, verbose):
+        from pipelines.local_runner import PipelineFailed, run_pipeline
+        from pipelines.summary_text import describe
+
+        try:
+            summary = run_pipeline(config, to_component, orchestrator, run_id=run_id)
+        except PipelineFailed as error:
+            failure, summary = error, error.summary
+    if failure:
+        click.echo(describe(summary))
+        raise click.ClickException(str(failure)) from failure
     if summary_json:
         with open(summary_json, "w") as handle:
             handle.write(summary.model_dump_json(indent=2))
-    click.echo(describe(summary))
+    click.echo(describe(summary, components=False))
     click.echo(f"Summary: {os.path.join(config.runs_path, summary.run_id, 'summary.json')}")
     click.echo(f"Report: {summary.report_path}")
     if summary.pushed:
@@ -236,9 +257,10 @@ def compile_command(
     --data, --pipeline-root and --serving-dir are as the cluster sees them (gs://, s3://,
     a volume path); --pipeline-root can also be set at submit time.
     """
-    from pipelines.kubeflow_runner import compile_pipeline
+    with quiet():
+        from pipelines.kubeflow_runner import compile_pipeline
 
-    path = compile_pipeline(config, image, output, gpus=gpus, gpu_type=gpu_type)
+        path = compile_pipeline(config, image, output, gpus=gpus, gpu_type=gpu_type)
     click.echo(f"compiled {path}")
 
 
@@ -293,6 +315,7 @@ def schedule(
 @click.option("--max-batch-size", default=8, show_default=True, type=int)
 @click.option("--max-wait-ms", default=10.0, show_default=True, type=float)
 @click.option("--poll-seconds", default=2.0, show_default=True, type=float)
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's and KServe's start-up.")
 @user_errors
 def serve(
     serving_dir: str | None,
@@ -305,10 +328,10 @@ def serve(
     max_batch_size: int,
     max_wait_ms: float,
     poll_seconds: float,
+    verbose: bool,
 ) -> None:
     """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
     from serving.options import ServingOptions
-    from serving.server import serve as run_server
 
     options = ServingOptions(
         serving_dir=build_config(serving_dir=serving_dir).serving_path,
@@ -322,7 +345,15 @@ def serve(
         max_wait_ms=max_wait_ms,
         poll_seconds=poll_seconds,
     )
-    run_server(options)
+    with quiet(verbose):
+        from serving.server import prepare
+
+        server = prepare(options)
+    click.echo(
+        f"Serving {model_name} version {server.version} ({server.path}) at "
+        f"http://{host}:{port} (V1 and V2; /metrics); new versions load as they are pushed."
+    )
+    server.serve()
 
 
 @main.command()
@@ -347,11 +378,12 @@ def predict(
     if url:
         predictions = predict_remote(list(images), url, model_name, protocol)
     else:
-        from serving.served_model import ServedModel
+        with quiet():
+            from serving.served_model import ServedModel
 
-        serving_path = build_config(serving_dir=serving_dir).serving_path
-        model = ServedModel.latest(serving_path, model_name)
-        predictions = model.predict(read_images(list(images)))
+            serving_path = build_config(serving_dir=serving_dir).serving_path
+            model = ServedModel.latest(serving_path, model_name)
+            predictions = model.predict(read_images(list(images)))
     for path, prediction in zip(images, predictions, strict=True):
         click.echo(
             f"{path}: {prediction.class_name} (score {prediction.score:.4f}, "

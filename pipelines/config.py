@@ -7,6 +7,7 @@ Precedence: preset < YAML file < CLI flags. Presets are applied by `build_config
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,11 @@ DEFAULT_OUTPUT_ROOT = "outputs"
 TRAINING = "training"  # the config section that holds the Hyperparameters
 DRIFT = "drift"  # and the one that holds the DriftThresholds
 SECTIONS = {TRAINING: Hyperparameters, DRIFT: DriftThresholds}
+
+
+def new_run_id() -> str:
+    """A run's id: its start time, to the microsecond (the MLMD run context, the run folder)."""
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
 
 
 class ConfigError(ValueError):

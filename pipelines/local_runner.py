@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 from tfx.orchestration.portable import partial_run_utils, runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
-from pipelines.config import PipelineConfig
+from pipelines.config import PipelineConfig, new_run_id
 from pipelines.data_facts import inspect_data
 from pipelines.lineage import RunLineage, open_store
 from pipelines.pipeline import create_pipeline, wire
@@ -33,10 +32,6 @@ class PipelineFailed(RuntimeError):
         self.summary = summary
 
 
-def new_run_id() -> str:
-    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-
-
 @contextlib.contextmanager
 def _log_to(path: Path) -> Iterator[None]:
     """Copies every log record of the run into the run's folder."""
@@ -52,9 +47,13 @@ def _log_to(path: Path) -> Iterator[None]:
 
 
 def run_pipeline(
-    config: PipelineConfig, to_component: str | None = None, orchestrator: str = "local"
+    config: PipelineConfig,
+    to_component: str | None = None,
+    orchestrator: str = "local",
+    run_id: str | None = None,
 ) -> RunSummary:
-    """Runs the pipeline (up to and including `to_component`); returns the run summary."""
+    """Runs the pipeline (up to and including `to_component`); returns the run summary.
+    The run's logs go to runs/<run_id>/pipeline.log."""
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {ORCHESTRATORS}, got {orchestrator!r}.")
     wiring = wire(config, inspect_data(config))
@@ -68,7 +67,7 @@ def run_pipeline(
         wiring,
         tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
     )
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     run_dir = Path(config.runs_path) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "pipeline.log"
@@ -106,12 +105,7 @@ def run_pipeline(
         time.monotonic() - started,
     )
     summary.log_path = str(log_path)
-    summary.report_path = write_report(
-        summary,
-        str(run_dir / "report.html"),
-        config.training.image_size,
-        config.training.width_multiplier,
-    )
+    summary.report_path = write_report(summary, str(run_dir / "report.html"), config)
     if error is not None:
         failed = _failed_component(summary, node_ids, to_component)
         summary.components[failed] = ComponentRun(status="failed", seconds=None)

@@ -13,8 +13,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
+from tfx.utils import path_utils  # noqa: E402
 
 from modules.architecture import draw_diagram, layer_rows  # noqa: E402
+from pipelines.config import PipelineConfig  # noqa: E402
+from pipelines.report_images import EvalImage, Features, misclassified, saliency  # noqa: E402
 from pipelines.summary import RunSummary  # noqa: E402
 
 
@@ -96,8 +99,48 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def write_report(summary: RunSummary, path: str, image_size: int, width_multiplier: float) -> str:
+def _figures(images: list[EvalImage]) -> str:
+    cells = "".join(
+        f'<figure><img alt="{html.escape(image.path)}" src="data:image/png;base64,'
+        f'{image.png_base64}"><figcaption>{html.escape(image.true_class)} &rarr; '
+        f"{html.escape(image.predicted_class)} ({image.score:.2f})<br><small>"
+        f"{html.escape(image.path)}</small></figcaption></figure>"
+        for image in images
+    )
+    return f'<div class="gallery">{cells}</div>'
+
+
+def image_sections(summary: RunSummary, config: PipelineConfig) -> list[str]:
+    """The eval images the model got wrong, and Grad-CAM pictures of a few."""
+    lineage = summary.lineage
+    if not ({"model", "examples", "transform_graph"} <= set(lineage) and summary.classes):
+        return []
+    model_dir = path_utils.serving_model_dir(lineage["model"])
+    features = Features(config.image_feature, config.label_feature, summary.classes)
+    size = config.training.image_size
+    gallery, wrong, total = misclassified(model_dir, lineage["examples"], features, size)
+    shown = f"; the {len(gallery)} most confident mistakes" if wrong > len(gallery) else ""
+    sections = [
+        "<h2>Eval images the model got wrong</h2>",
+        f"<p>{wrong} of {total} eval images{shown}. Each: true class &rarr; predicted "
+        "class (score).</p>",
+        _figures(gallery) if gallery else "<p>None.</p>",
+    ]
+    pictures = saliency(model_dir, lineage["transform_graph"], lineage["examples"], features, size)
+    if pictures:
+        sections += [
+            "<h2>Where the model looks (Grad-CAM on conv5)</h2>",
+            "<p>Red: the regions that most raise the predicted class's score, from the last "
+            "convolution's activations weighted by their gradients. Each: true class &rarr; "
+            "predicted class (score).</p>",
+            _figures(pictures),
+        ]
+    return sections
+
+
+def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
     """Writes report.html next to the summary and returns its path."""
+    image_size, width_multiplier = config.training.image_size, config.training.width_multiplier
     sections = [f"<h1>AlexNet pipeline run {html.escape(summary.run_id)}</h1>"]
     metrics = summary.metrics
     verdict = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[summary.blessed]
@@ -148,6 +191,7 @@ def write_report(summary: RunSummary, path: str, image_size: int, width_multipli
             "<h2>Confusion matrix</h2>",
             _img(confusion_chart(summary.confusion_matrix, summary.classes), "confusion matrix"),
         ]
+    sections += image_sections(summary, config)
     if training := summary.training:
         with open(training.history_path) as handle:
             history = json.load(handle)
@@ -189,6 +233,8 @@ def write_report(summary: RunSummary, path: str, image_size: int, width_multipli
         "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
         "padding:4px 10px;text-align:left}img{max-width:100%;display:block;margin:1em 0}"
+        ".gallery{display:flex;flex-wrap:wrap;gap:12px}.gallery figure{margin:0;width:150px}"
+        ".gallery img{width:150px;margin:0 0 4px}figcaption{font-size:13px}"
     )
     document = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>AlexNet run "

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pipelines.summary import RunSummary
 
 
-def describe(summary: RunSummary) -> str:
+def describe(summary: RunSummary, components: bool = True) -> str:
+    """The run's outcome; `components`: also a line per component (unless a live console
+    already printed them)."""
     lines = [f"Run {summary.run_id} of {summary.pipeline_name} ({summary.wall_seconds:.1f} s)"]
-    for name, info in summary.components.items():
+    for name, info in summary.components.items() if components else ():
         seconds = f"{info.seconds:.1f} s" if info.seconds is not None else ""
         lines.append(f"  {name:<24}{info.status:<10}{seconds}")
     if summary.classes is not None:

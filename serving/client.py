@@ -1,26 +1,51 @@
-"""Asks a running model server for predictions on image files, over V1 or V2 REST."""
+"""Asks a running model server for predictions on image files, over V1 or V2 REST.
+
+A light client: it imports neither TensorFlow nor TFX, so a prediction takes as long as the
+request. Files are checked with Pillow before they are sent; the server decodes them with
+the model's own decoder and answers 400 for anything that still fails.
+"""
 
 from __future__ import annotations
 
 import base64
+import io
 
 import httpx
+from PIL import Image, UnidentifiedImageError
 
 from contract import prediction
 from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
-from modules.image_check import UndecodableImage, decoded_size
+
+# The formats the model's decoder (tf.io.decode_image) reads, as Pillow names them.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
+
+
+def _problem(data: bytes) -> str | None:
+    """Why the bytes are not an image the model reads, or None."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            found = image.format
+            image.verify()
+    except UnidentifiedImageError:
+        return "unknown image format"
+    except (OSError, SyntaxError, ValueError) as error:
+        return str(error) or type(error).__name__
+    if found not in ACCEPTED_FORMATS:
+        return f"{found} images are not accepted"
+    return None
 
 
 def read_images(paths: list[str]) -> list[bytes]:
-    """The files' bytes; a file the model could not decode is named in a ValueError."""
+    """The files' bytes; a file the model could not read is named in a ValueError."""
     images = []
     for path in paths:
         with open(path, "rb") as handle:
             data = handle.read()
-        try:
-            decoded_size(data)
-        except UndecodableImage as error:
-            raise ValueError(f"{path}: {error}; pass JPEG, PNG, BMP or GIF files") from None
+        problem = _problem(data)
+        if problem:
+            raise ValueError(
+                f"{path}: cannot be decoded: {problem}; pass JPEG, PNG, BMP or GIF files"
+            )
         images.append(data)
     return images
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 import kserve
-from kserve.logging import logger
 from kserve.protocol.infer_type import InferRequest, InferResponse
 from prometheus_client import Histogram
 
@@ -17,6 +17,8 @@ from serving.batcher import MicroBatcher
 from serving.options import ServingOptions
 from serving.served_model import ServedModel
 from serving.version_watcher import VersionWatcher
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = Histogram(
     "batch_size_images",
@@ -41,6 +43,11 @@ class AlexNetModel(kserve.Model):
         )
         self._served: ServedModel | None = None
         self._watcher: VersionWatcher | None = None
+
+    @property
+    def served(self) -> ServedModel:
+        """The version answering now."""
+        return self._served
 
     def load(self) -> bool:
         """Loads and warms the newest complete version; ready only after that."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import tensorflow as tf
-from kserve.logging import logger
 from PIL import Image
 
 from components import serving_layout
 from contract import prediction
 from contract.prediction import Prediction
+
+logger = logging.getLogger(__name__)
 
 
 class ServedModel:

@@ -1,14 +1,31 @@
-"""Runs KServe's ModelServer for one model, bound to the configured host."""
+"""Runs KServe's ModelServer for one model, bound to the configured host.
+
+Start-up and serving are two steps, so that the caller can keep TensorFlow's start-up
+output (loading, CUDA probing) off the console and report the version it loaded.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import sys
 import warnings
+from collections.abc import Callable
 
 from serving.options import ServingOptions
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
-def serve(options: ServingOptions) -> None:
-    """Loads the newest version, then serves it until SIGINT/SIGTERM."""
+
+@dataclasses.dataclass(frozen=True)
+class PreparedServer:
+    version: int  # the model version loaded and warmed
+    path: str
+    serve: Callable[[], None]  # serves until SIGINT/SIGTERM
+
+
+def prepare(options: ServingOptions) -> PreparedServer:
+    """Loads and warms the newest version; the server does not listen yet."""
     import kserve
     from kserve import model_server
 
@@ -24,6 +41,15 @@ def serve(options: ServingOptions) -> None:
             self._rest_server.config.host = options.host
             await super()._serve()
 
+    # The console shows our own lines (versions loaded, swapped, refused) and the access
+    # log; KServe's start-up chatter is for debugging.
+    ours = logging.getLogger("serving")
+    if not ours.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
     # KServe's endpoints use FastAPI's ORJSONResponse, which warns on every request.
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     model = AlexNetModel(options)
@@ -34,5 +60,10 @@ def serve(options: ServingOptions) -> None:
         grpc_port=options.grpc_port or 0,
         enable_grpc=options.grpc_port is not None,
         workers=1,  # one process holds the model and the batcher
+        enable_latency_logging=False,
     )
-    server.start([model])
+    # After the constructor, which applies KServe's logging config: its start-up lines and
+    # per-request timing traces (/metrics has the timings) stay off the console.
+    for name in ("kserve", "kserve.trace"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return PreparedServer(model.served.version, model.served.path, lambda: server.start([model]))

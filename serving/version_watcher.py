@@ -6,15 +6,17 @@ network volumes and object stores, where change notifications do not exist.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
 
 import tensorflow as tf
-from kserve.logging import logger
 
 from components import serving_layout
 from serving.served_model import ServedModel
+
+logger = logging.getLogger(__name__)
 
 
 class VersionWatcher(threading.Thread):

@@ -41,7 +41,7 @@ def test_hyperparameter_flags_reach_the_config():
     training = config.training
     assert (training.dropout, training.cache_decoded, training.epochs) == (0.25, False, 2)
     assert training.image_size == 67  # the rest from the preset
-    assert set(rest) == {"to_component", "orchestrator", "summary_json"}
+    assert set(rest) == {"to_component", "orchestrator", "summary_json", "verbose"}
 
 
 def test_architecture_prints_canonical_total_and_draws_png(tmp_path):

@@ -5,13 +5,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from modules.model import (
-    LocalResponseNormalization,
-    build_alexnet,
-    compile_alexnet,
-    feature_map_sizes,
-    min_image_size,
-)
+from modules.layer_table import feature_map_sizes, min_image_size
+from modules.model import LocalResponseNormalization, build_alexnet, compile_alexnet
 
 CANONICAL_SHAPES = {
     "conv1": (55, 55, 96),

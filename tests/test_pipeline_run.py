@@ -58,7 +58,16 @@ def test_report_is_self_contained(first_run):
     summary, result = first_run
     assert f"Report: {summary['report_path']}" in result.stdout
     page = open(summary["report_path"]).read()
-    assert page.count("data:image/png;base64,") == 4  # per-class, confusion, curves, layers
+    matrix = summary["confusion_matrix"]
+    total = sum(map(sum, matrix))
+    wrong = total - sum(matrix[i][i] for i in range(len(matrix)))
+    # The gallery's count, from the model's own signature, agrees with TFMA's matrix.
+    assert f"{wrong} of {total} eval images" in page
+    assert "Where the model looks (Grad-CAM on conv5)" in page
+    pictures = min(wrong, 12) + 4  # the gallery, then four saliency overlays
+    assert page.count("<figure>") == pictures
+    # per-class, confusion, curves and layers, then the pictures
+    assert page.count("data:image/png;base64,") == 4 + pictures
     assert not re.search(r"""src=["'](?!data:)""", page)
     for uri in (
         summary["lineage"]["examples"],

@@ -1,0 +1,156 @@
+"""The report's pictures of eval images: the ones the model got wrong, and where it looked.
+
+Both use the candidate model as the Trainer exported it. The gallery asks its
+`serving_default` signature about each eval image's bytes, as a client would. The saliency
+pictures are Grad-CAM (Selvaraju et al., 2017) on conv5, the last convolution, computed with
+the exported network's own layers on the images as the transform graph prepares them.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from matplotlib import colormaps
+from PIL import Image
+
+from components.serving_layout import read_class_names
+from contract import prediction
+from contract.data import EVAL, IMAGE_KEY, PATH_KEY
+from modules.transform import decode_and_resize
+
+GALLERY_LIMIT = 12
+SALIENCY_IMAGES = 4
+THUMBNAIL = 112
+SALIENCY_LAYER = "conv5"
+BATCH = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalImage:
+    path: str
+    true_class: str
+    predicted_class: str
+    score: float
+    png_base64: str  # a thumbnail (gallery) or the saliency overlay
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+    """Where an example keeps its image and its label, and the class names in label order."""
+
+    image: str
+    label: str
+    class_names: list[str]
+
+
+def _eval_examples(examples_uri: str, features: Features) -> list[dict]:
+    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{EVAL}", "*"))
+    compression = "GZIP" if files and files[0].endswith(".gz") else None
+    found = []
+    for record in tf.data.TFRecordDataset(files, compression_type=compression):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        path = feature[PATH_KEY].bytes_list.value if PATH_KEY in feature else []
+        found.append(
+            {
+                "image": feature[features.image].bytes_list.value[0],
+                "class": features.class_names[feature[features.label].int64_list.value[0]],
+                "path": path[0].decode() if path else f"eval example {len(found) + 1}",
+            }
+        )
+    return found
+
+
+def _png(pixels: np.ndarray, size: int | None = None) -> str:
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    if size:
+        image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _predict(model_dir: str, images: list[bytes]) -> list[prediction.Prediction]:
+    signature = tf.saved_model.load(model_dir).signatures[prediction.IMAGES_SIGNATURE]
+    columns: dict[str, list] = {}
+    for start in range(0, len(images), BATCH):
+        outputs = signature(**{prediction.IMAGES_INPUT: tf.constant(images[start : start + BATCH])})
+        for name, tensor in outputs.items():
+            columns.setdefault(name, []).extend(tensor.numpy().tolist())
+    return prediction.from_columns(columns, 0, [])
+
+
+def misclassified(
+    model_dir: str, examples_uri: str, features: Features, image_size: int
+) -> tuple[list[EvalImage], int, int]:
+    """Up to GALLERY_LIMIT wrongly classified eval images, the number wrong, and the total."""
+    examples = _eval_examples(examples_uri, features)
+    predictions = _predict(model_dir, [example["image"] for example in examples])
+    wrong = [
+        (example, guess)
+        for example, guess in zip(examples, predictions, strict=True)
+        if guess.class_name != example["class"]
+    ]
+    gallery = [
+        EvalImage(
+            example["path"],
+            example["class"],
+            guess.class_name,
+            guess.score,
+            _png(decode_and_resize(example["image"], image_size).numpy(), THUMBNAIL),
+        )
+        for example, guess in sorted(wrong, key=lambda pair: -pair[1].score)[:GALLERY_LIMIT]
+    ]
+    return gallery, len(wrong), len(examples)
+
+
+def saliency(
+    model_dir: str, transform_dir: str, examples_uri: str, features: Features, image_size: int
+) -> list[EvalImage]:
+    """Grad-CAM overlays for a few eval images, taken from every class in turn."""
+    examples = _eval_examples(examples_uri, features)
+    by_class: dict[str, list[dict]] = {}
+    for example in examples:
+        by_class.setdefault(example["class"], []).append(example)
+    chosen = [
+        group[index]
+        for index in range(SALIENCY_IMAGES)
+        for group in by_class.values()
+        if index < len(group)
+    ][:SALIENCY_IMAGES]
+    if not chosen:
+        return []
+    model = keras.models.load_model(model_dir, compile=False)
+    raw = {features.image: tf.constant([[example["image"]] for example in chosen])}
+    inputs = tft.TFTransformOutput(transform_dir).transform_raw_features(
+        raw, drop_unused_features=True
+    )[IMAGE_KEY]
+    probe = keras.Model(model.inputs, [model.get_layer(SALIENCY_LAYER).output, model.output])
+    with tf.GradientTape() as tape:
+        activations, probabilities = probe(inputs, training=False)
+        predicted = tf.argmax(probabilities, axis=1)
+        scores = tf.gather(probabilities, predicted, batch_dims=1)
+    gradients = tape.gradient(scores, activations)
+    # Each channel weighs by how much the predicted score grows with it, averaged over space.
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    maps = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1, keepdims=True))
+    maps = maps / (tf.reduce_max(maps, axis=(1, 2, 3), keepdims=True) + 1e-9)
+    maps = tf.image.resize(maps, [image_size, image_size], method="bilinear").numpy()[..., 0]
+    names = read_class_names(model_dir)
+    heat = colormaps["jet"]
+    overlays = []
+    for example, cam, label, score in zip(
+        chosen, maps, predicted.numpy(), scores.numpy(), strict=True
+    ):
+        picture = decode_and_resize(example["image"], image_size).numpy()
+        blended = 0.55 * picture + 0.45 * 255 * heat(cam)[..., :3]
+        overlays.append(
+            EvalImage(example["path"], example["class"], names[label], float(score), _png(blended))
+        )
+    return overlays
