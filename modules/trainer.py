@@ -60,11 +60,38 @@ class DevicePlan:
     devices: list[str]
 
 
-def plan_devices(gpus: list[str]) -> DevicePlan:
-    """All visible GPUs: mirrored for 2+, default strategy for 0 or 1; fp16 only on GPU."""
+# CPU features with bfloat16 arithmetic (AVX512_BF16, AMX): mixed_bfloat16 trains AlexNet
+# about 1.5 times as fast there (BENCHMARKS.md); without them bfloat16 is emulated, slower.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+# oneDNN's ISA caps that keep bfloat16 instructions (AVX512_CORE_BF16, the AMX and AVX10 ones).
+BF16_ONEDNN_ISAS = ("ALL", "BF16", "AMX", "AVX10")
+
+
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has bfloat16 arithmetic and oneDNN may use it (ONEDNN_MAX_CPU_ISA)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if not any(isa in cap for isa in BF16_ONEDNN_ISAS):
+        return False
+    try:
+        with open(cpuinfo) as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def plan_devices(gpus: list[str], cpu_bfloat16: bool) -> DevicePlan:
+    """All visible GPUs: mirrored for 2+, default strategy for 0 or 1. Mixed precision on
+    GPUs (float16) and on CPUs with bfloat16 arithmetic; float32 otherwise."""
+    if gpus:
+        policy = "mixed_float16"
+    else:
+        policy = "mixed_bfloat16" if cpu_bfloat16 else "float32"
     return DevicePlan(
         strategy="mirrored" if len(gpus) > 1 else "default",
-        policy="mixed_float16" if gpus else "float32",
+        policy=policy,
         devices=gpus or ["CPU"],
     )
 
@@ -210,7 +237,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     warm = plan_warm_start(fn_args.base_model, inputs.warm_start, class_names, hp, trained_on)
     logging.info("Trainer: %s", warm.note)
     spans = read_spans(fn_args.train_files)
-    plan = plan_devices([device.name for device in tf.config.list_physical_devices("GPU")])
+    plan = plan_devices(
+        [device.name for device in tf.config.list_physical_devices("GPU")], cpu_has_bfloat16()
+    )
     if warm.reuse:
         io_utils.copy_dir(fn_args.base_model, fn_args.serving_model_dir)
         epochs, images_per_second, cache_note = [], 0.0, None
@@ -311,10 +340,14 @@ def train_and_export(
         verbose=0,  # ProgressReport and EpochLog report instead
     )
 
+    # Served in float32 whatever trained it: the serving CPU may lack bfloat16 or float16
+    # arithmetic. Mixed precision keeps its weights in float32, so they copy over as they are.
     keras.mixed_precision.set_global_policy("float32")
+    served = build_alexnet(len(class_names), hp.image_size, hp.width_multiplier, hp.dropout)
+    served.set_weights(model.get_weights())
     export_model(
-        model,
-        transform_output,
+        served,
+        tft.TFTransformOutput(fn_args.transform_output),  # its TFT layer made under float32
         inputs.image_feature,
         class_names,
         fn_args.serving_model_dir,

@@ -6,26 +6,52 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from forked import forkserver
 from trainer_harness import run_trainer
 
-from modules.trainer import plan_devices
+from modules.trainer import HISTORY_FILE, plan_devices
 
 
 @pytest.mark.parametrize(
-    ("gpus", "strategy", "policy"),
+    ("gpus", "bfloat16", "strategy", "policy"),
     [
-        ([], "default", "float32"),
-        (["/physical_device:GPU:0"], "default", "mixed_float16"),
-        (["/physical_device:GPU:0", "/physical_device:GPU:1"], "mirrored", "mixed_float16"),
+        ([], False, "default", "float32"),
+        ([], True, "default", "mixed_bfloat16"),
+        (["/physical_device:GPU:0"], True, "default", "mixed_float16"),
+        (["/physical_device:GPU:0", "/physical_device:GPU:1"], False, "mirrored", "mixed_float16"),
     ],
 )
-def test_device_plan(gpus, strategy, policy):
-    plan = plan_devices(gpus)
+def test_device_plan(gpus, bfloat16, strategy, policy):
+    plan = plan_devices(gpus, bfloat16)
     assert (plan.strategy, plan.policy) == (strategy, policy)
     assert plan.devices == (gpus or ["CPU"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "isa_cap", "expected"),
+    [
+        ("fpu avx2 fma", None, False),
+        ("avx2 avx512f avx512_bf16", None, True),
+        ("avx2 amx_bf16", None, True),
+        ("avx2 avx512f avx512_bf16", "AVX2", False),
+        ("avx2 avx512f avx512_bf16", "avx512_core_bf16", True),
+    ],
+)
+def test_bfloat16_is_used_only_where_the_cpu_has_it(
+    tmp_path, monkeypatch, flags, isa_cap, expected
+):
+    from modules.trainer import cpu_has_bfloat16
+
+    if isa_cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa_cap)
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_has_bfloat16(str(cpuinfo)) is expected
 
 
 def _epoch_records(path):
@@ -100,7 +126,18 @@ SIGNATURE_CHECK = textwrap.dedent("""
     except tf.errors.InvalidArgumentError as error:
         corrupt = error.message
     after = loaded.signatures["serving_default"](images=tf.constant(images[:1]))
+    serving_ops, xla_functions = set(), []
+    for name in ("serving_default", "serving_examples"):
+        graph = loaded.signatures[name].graph.as_graph_def()
+        serving_ops |= {node.op for node in graph.node}
+        for function in graph.library.function:
+            serving_ops |= {node.op for node in function.node_def}
+            if function.attr["_XlaMustCompile"].b:
+                xla_functions.append(function.signature.name)
     print(json.dumps({
+        "compute_dtypes": sorted({layer.compute_dtype for layer in keras_model.layers}),
+        "serving_has_lrn_op": "LRN" in serving_ops,
+        "serving_xla_functions": xla_functions,
         "keys": sorted(by_images),
         "dtypes": {k: v.dtype.name for k, v in by_images.items()},
         "images": by_images["probabilities"].numpy().tolist(),
@@ -161,6 +198,20 @@ def test_both_signatures_and_the_model_agree(signature_results):
         signature_results["images"], signature_results["examples"], atol=1e-6
     )
     np.testing.assert_allclose(signature_results["images"], signature_results["direct"], atol=1e-5)
+
+
+def test_model_is_exported_in_float32_whatever_trained_it(first_run, signature_results):
+    summary, _ = first_run
+    history = json.loads((Path(summary["lineage"]["model"]) / HISTORY_FILE).read_text())
+    assert history["precision_policy"] in {"float32", "mixed_bfloat16"}
+    assert signature_results["compute_dtypes"] == ["float32"]
+
+
+def test_serving_graph_runs_tf_lrn_op_and_no_xla(signature_results):
+    """Training normalizes with XLA-fused primitives; the signatures TF Serving runs must not,
+    since its CPU build leaves XLA off by default."""
+    assert signature_results["serving_has_lrn_op"]
+    assert signature_results["serving_xla_functions"] == []
 
 
 def test_corrupt_image_is_a_clear_error_not_a_crash(signature_results):
