@@ -33,7 +33,7 @@ class Hyperparameters:
     dropout: float = _field(0.5, "Dropout rate after fc6 and fc7.")
     batch_size: int = _field(32, "Images per training step.")
     epochs: int = _field(4, "Training epochs.")
-    steps_per_epoch: int = _field(50, "Training steps per epoch.")
+    steps_per_epoch: int = _field(30, "Training steps per epoch.")
     eval_steps: int = _field(10, "Validation batches after each epoch.")
     learning_rate: float = _field(1e-4, "Adam's learning rate.")
     seed: int = _field(0, "Seed for weights, shuffling and augmentation.")
