@@ -46,20 +46,6 @@ LRN_ALPHA = 1e-4
 LRN_BETA = 0.75
 
 
-@tf.function(jit_compile=True)
-def lrn_from_primitives(
-    inputs: tf.Tensor, depth_radius: int, bias: float, alpha: float, beta: float
-) -> tf.Tensor:
-    """tf.nn.local_response_normalization as square, a channel-window sum and a power, which
-    XLA fuses into a pass or two over memory, forward and backward: 2.3 times as fast as
-    TF's op and its gradient on CPU (BENCHMARKS.md)."""
-    squares = tf.square(inputs)
-    channels = inputs.shape[-1]
-    padded = tf.pad(squares, [[0, 0]] * (inputs.shape.rank - 1) + [[depth_radius, depth_radius]])
-    window = tf.add_n([padded[..., i : i + channels] for i in range(2 * depth_radius + 1)])
-    return inputs * tf.pow(bias + alpha * window, -beta)
-
-
 @keras.utils.register_keras_serializable(package="alexnet")
 class LocalResponseNormalization(keras.layers.Layer):
     """Cross-channel LRN with the AlexNet paper's constants (see module docstring)."""
@@ -78,11 +64,11 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.alpha = alpha
         self.beta = beta
 
-    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        # TensorFlow's fused op on the serving path (TF Serving runs no XLA by default); the
-        # XLA-fused primitives in training, where TF's LRN gradient kernel is the slow part.
-        normalize = lrn_from_primitives if training else tf.nn.local_response_normalization
-        return normalize(inputs, self.depth_radius, self.bias, self.alpha, self.beta)
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        # TF's op: built from primitives (even XLA-fused) it trained slower (BENCHMARKS.md).
+        return tf.nn.local_response_normalization(
+            inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
+        )
 
     def get_config(self) -> dict:
         return {
