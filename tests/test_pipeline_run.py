@@ -23,7 +23,10 @@ def test_first_run_summary_facts(first_run):
     assert summary["anomalies"] == []
     training = summary["training"]
     assert training["epochs"] == 4 and training["device"] == "CPU"
-    assert training["precision_policy"] == "float32"
+    # mixed_bfloat16 where the CPU has bfloat16 arithmetic, float32 elsewhere.
+    from modules.trainer import cpu_has_bfloat16
+
+    assert training["precision_policy"] == ("mixed_bfloat16" if cpu_has_bfloat16() else "float32")
     assert training["images_per_second"] > 0
     metrics = summary["metrics"]
     assert metrics["example_count"] == summary["examples"]["eval"]
