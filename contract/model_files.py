@@ -11,7 +11,8 @@ TRAINING_RECORD_FILE = "assets.extra/training.json"
 # The statistics (TFDV DatasetFeatureStatisticsList) of the data the model was trained on,
 # which the next run's drift check compares new data with.
 TRAINING_STATISTICS_FILE = "assets.extra/training_statistics.pb"
-# When and how the version was pushed: {"version", "pushed_at", ...}.
+# When and by which run the version was pushed, and its eval accuracy:
+# {"pushed_at", "run_id", "eval_accuracy"}.
 PUSH_RECORD_FILE = "assets.extra/push.json"
 
 # Beside the snapshot PushedModelResolver takes of the served version (its `model`

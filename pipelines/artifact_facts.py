@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Any
 
@@ -11,6 +10,8 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 from components.anomalies_gate import SCHEMA_DIFF_FILE, split_files
+from components.evaluation_metrics import ACCURACY, candidate_name, overall_metrics
+from components.serving_check.executor import RESULT_FILE as SERVING_CHECK_RESULT_FILE
 from modules.trainer import HISTORY_FILE
 
 
@@ -68,11 +69,6 @@ def training_facts(model_uri: str) -> dict[str, Any] | None:
     }
 
 
-def _metric_value(value: Any) -> float | None:
-    number = value.double_value.value
-    return None if math.isnan(number) else number  # NaN: no positive predictions
-
-
 def _describe_failure(failure: Any) -> str:
     """For example: accuracy 0.51 is below the minimum 0.90."""
     value = failure.metric_value.double_value.value
@@ -92,24 +88,15 @@ def evaluation_facts(uri: str, classes: list[str] | None) -> dict[str, Any]:
     """Overall and per-class metrics, the confusion matrix and failed thresholds, from TFMA."""
     import tensorflow_model_analysis as tfma
 
-    overall: dict[tuple[str, str, int | None], float | None] = {}
-    for metrics in tfma.load_metrics(uri):
-        if metrics.slice_key.single_slice_keys:
-            continue
-        for item in metrics.metric_keys_and_values:
-            if item.key.is_diff:
-                continue
-            class_id = item.key.sub_key.class_id.value if item.key.HasField("sub_key") else None
-            overall[(item.key.model_name, item.key.name, class_id)] = _metric_value(item.value)
+    overall = overall_metrics(uri)
 
     def name(class_id: int) -> str:
         return classes[class_id] if classes and class_id < len(classes) else str(class_id)
 
-    # TFX names the models candidate and baseline; a model judged alone has no name.
-    candidate = "candidate" if any(key[0] == "candidate" for key in overall) else ""
+    candidate = candidate_name(overall)
     class_ids = sorted({key[2] for key in overall if key[2] is not None})
     metrics = {
-        "accuracy": overall.get((candidate, "sparse_categorical_accuracy", None)),
+        "accuracy": overall.get((candidate, ACCURACY, None)),
         "example_count": int(overall.get((candidate, "example_count", None)) or 0),
         "per_class": {
             name(class_id): {
@@ -140,7 +127,16 @@ def evaluation_facts(uri: str, classes: list[str] | None) -> dict[str, Any]:
     ]
     return {
         "metrics": metrics,
-        "baseline_accuracy": overall.get(("baseline", "sparse_categorical_accuracy", None)),
+        "baseline_accuracy": overall.get(("baseline", ACCURACY, None)),
         "confusion_matrix": matrix,
         "failed_thresholds": failures,
     }
+
+
+def serving_check_facts(infra_blessing_uri: str) -> dict[str, Any] | None:
+    """The serving check's figures and verdict; None if it did not get that far."""
+    path = os.path.join(infra_blessing_uri, SERVING_CHECK_RESULT_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -194,7 +195,6 @@ def run(
     verbose: bool,
 ) -> None:
     """Run the pipeline locally."""
-    import os
     from pathlib import Path
 
     from pipelines.config import new_run_id
@@ -241,6 +241,62 @@ def runs(pipeline_root: str | None, output_root: str | None) -> None:
 
     config = build_config(pipeline_root=pipeline_root, output_root=output_root)
     click.echo(format_runs(list_runs(config.metadata_path)))
+
+
+_SERVING_OPTIONS = [
+    click.option(
+        "--serving-dir", help="Push target of the pipeline. Default: outputs/serving_model."
+    ),
+    click.option("--model-name", default="alexnet", show_default=True),
+]
+
+
+def _serving_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_SERVING_OPTIONS):
+        command = option(command)
+    return command
+
+
+@main.command()
+@_serving_options
+@user_errors
+def versions(serving_dir: str | None, model_name: str) -> None:
+    """List the pushed versions: when, by which run, eval accuracy, spans; the last is served."""
+    from serving.versions import list_versions
+
+    found = list_versions(build_config(serving_dir=serving_dir).serving_path, model_name)
+    if not found:
+        click.echo(f"No version of {model_name} is pushed yet.")
+        return
+    click.echo(f"{'version':>7}  {'pushed at (UTC)':<25}  {'run id':<22}  accuracy  spans")
+    for info in found:
+        accuracy = "n/a" if info.eval_accuracy is None else f"{info.eval_accuracy:.4f}"
+        spans = ",".join(map(str, info.spans)) if info.spans else "-"
+        served = "  (served)" if info is found[-1] else ""
+        click.echo(
+            f"{info.version:>7}  {info.pushed_at or '?':<25}  {info.run_id or '?':<22}  "
+            f"{accuracy:>8}  {spans}{served}"
+        )
+
+
+@main.command()
+@_serving_options
+@click.option("--to-version", type=int, help="Default: the version before the served one.")
+@user_errors
+def rollback(serving_dir: str | None, model_name: str, to_version: int | None) -> None:
+    """Serve an earlier version: newer ones move to <model>/.retired/, never deleted."""
+    from serving.versions import list_versions
+    from serving.versions import rollback as retire_newer
+
+    path = build_config(serving_dir=serving_dir).serving_path
+    retired = retire_newer(path, model_name, to_version)
+    served = list_versions(path, model_name)[-1].version
+    click.echo(
+        f"Rolled back {model_name} to version {served}; retired version "
+        f"{', '.join(map(str, retired))} to {os.path.join(path, model_name, '.retired')}. "
+        "Running servers switch at their next poll; the next pipeline run compares against "
+        f"version {served}."
+    )
 
 
 @main.command("compile")
@@ -305,8 +361,7 @@ def schedule(
 
 
 @main.command()
-@click.option("--serving-dir", help="Push target of the pipeline. Default: outputs/serving_model.")
-@click.option("--model-name", default="alexnet", show_default=True)
+@_serving_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 to serve others.")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--grpc-port", type=int, help="Also serve V2 over gRPC (on every interface).")
@@ -315,6 +370,10 @@ def schedule(
 @click.option("--max-batch-size", default=8, show_default=True, type=int)
 @click.option("--max-wait-ms", default=10.0, show_default=True, type=float)
 @click.option("--poll-seconds", default=2.0, show_default=True, type=float)
+@click.option("--version", type=int, help="Serve this version only (a canary); no reload.")
+@click.option("--log-requests", help="Keep a sample of served images and predictions here.")
+@click.option("--log-sample", default=0.1, show_default=True, type=float)
+@click.option("--log-max-mb", default=1024.0, show_default=True, type=float)
 @click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's and KServe's start-up.")
 @user_errors
 def serve(
@@ -328,6 +387,10 @@ def serve(
     max_batch_size: int,
     max_wait_ms: float,
     poll_seconds: float,
+    version: int | None,
+    log_requests: str | None,
+    log_sample: float,
+    log_max_mb: float,
     verbose: bool,
 ) -> None:
     """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
@@ -344,6 +407,10 @@ def serve(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         poll_seconds=poll_seconds,
+        version=version,
+        log_requests=log_requests,
+        log_sample=log_sample,
+        log_max_mb=log_max_mb,
     )
     with quiet(verbose):
         from serving.server import prepare
@@ -351,7 +418,9 @@ def serve(
         server = prepare(options)
     click.echo(
         f"Serving {model_name} version {server.version} ({server.path}) at "
-        f"http://{host}:{port} (V1 and V2; /metrics); new versions load as they are pushed."
+        f"http://{host}:{port} (V1 and V2; /metrics); "
+        + ("pinned: no reload." if version else "new versions load as they are pushed.")
+        + (f" Logging {log_sample:.0%} of requests to {log_requests}." if log_requests else "")
     )
     server.serve()
 
@@ -392,3 +461,7 @@ def predict(
         if top_k > 1:
             for name, score in prediction.top_k(top_k):
                 click.echo(f"  {name:<20} {score:.4f}")
+
+
+if __name__ == "__main__":  # python -m pipelines.cli, as the serving check starts `serve`
+    main()

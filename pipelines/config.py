@@ -96,6 +96,9 @@ class PipelineConfig:
     fail_on_anomalies: bool = False
     min_accuracy: float = 0.9
     regression_epsilon: float = 0.01
+    # The serving check: the candidate in the model server before it is pushed.
+    serving_latency_budget_ms: float = 1000.0  # p50 of single-image requests
+    serving_ready_seconds: float = 120.0  # from start to ready, loading and warm-up included
 
     # Locations. None: derived from output_root.
     output_root: str = DEFAULT_OUTPUT_ROOT
@@ -165,6 +168,9 @@ class PipelineConfig:
             raise ConfigError(
                 f"trainer_memory_mb: must be 0 or more, got {self.trainer_memory_mb!r}."
             )
+        for name in ("serving_latency_budget_ms", "serving_ready_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: must be positive, got {getattr(self, name)!r}.")
         if not 0 <= self.min_accuracy:
             raise ConfigError(f"min_accuracy: must be non-negative, got {self.min_accuracy}.")
 

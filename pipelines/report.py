@@ -18,7 +18,7 @@ from tfx.utils import path_utils  # noqa: E402
 from modules.architecture import draw_diagram, layer_rows  # noqa: E402
 from pipelines.config import PipelineConfig  # noqa: E402
 from pipelines.report_images import EvalImage, Features, misclassified, saliency  # noqa: E402
-from pipelines.summary import RunSummary  # noqa: E402
+from pipelines.summary import RunSummary, ServingCheck  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> str:
@@ -138,6 +138,14 @@ def image_sections(summary: RunSummary, config: PipelineConfig) -> list[str]:
     return sections
 
 
+def _serving_check_text(check: ServingCheck | None) -> str:
+    if check is None or not check.checked:
+        return f"not run: {check.reason}" if check else "not run"
+    verdict = "passed" if check.blessed else "FAILED"
+    figures = f"p99 {check.p99_ms:.0f} ms, " if check.p99_ms is not None else ""
+    return f"{verdict}: {check.reason}; {figures}{check.requests} requests"
+
+
 def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
     """Writes report.html next to the summary and returns its path."""
     image_size, width_multiplier = config.training.image_size, config.training.width_multiplier
@@ -158,6 +166,7 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
         ("rejected files", str(summary.rejected_files)),
         ("anomalies", "; ".join(summary.anomalies or []) or "none"),
         ("verdict", verdict),
+        ("serving check", _serving_check_text(summary.serving_check)),
         (
             "pushed",
             f"version {summary.pushed_version} at {summary.pushed_model_dir}"

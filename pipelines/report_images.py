@@ -20,10 +20,10 @@ import tf_keras as keras
 from matplotlib import colormaps
 from PIL import Image
 
-from components.serving_layout import read_class_names
 from contract import prediction
 from contract.data import EVAL, IMAGE_KEY, PATH_KEY
 from modules.transform import decode_and_resize
+from serving.layout import read_class_names
 
 GALLERY_LIMIT = 12
 SALIENCY_IMAGES = 4

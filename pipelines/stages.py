@@ -24,6 +24,7 @@ from components.drift_check import DriftCheck
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.pushed_model_resolver import PushedModelResolver
 from components.served_baseline_evaluator import ServedBaselineEvaluator
+from components.serving_check import ServingCheck
 from components.tfrecord_spans_example_gen import TFRecordSpansExampleGen
 from contract.data import EVAL, HASH_BUCKETS, TRAIN, eval_buckets
 from contract.prediction import EXAMPLES_SIGNATURE, PROBABILITIES
@@ -62,6 +63,7 @@ class Wiring:
     model: tfx.types.BaseChannel | None = None
     evaluation: tfx.types.BaseChannel | None = None
     blessing: tfx.types.BaseChannel | None = None
+    infra_blessing: tfx.types.BaseChannel | None = None  # with the candidate to push
     pushed_model: tfx.types.BaseChannel | None = None
     # Nodes that every node wired after them waits for (gates).
     gates: list[BaseNode] = dataclasses.field(default_factory=list)
@@ -256,11 +258,29 @@ def evaluate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
     wiring.blessing = evaluator.outputs["blessing"]
 
 
+def check_serving(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """The candidate in the model server, with eval images over V1 and V2 (InfraValidator's
+    job, without Docker); its blessing carries the candidate and TF Serving warm-up records."""
+    serving_check = wiring.add(
+        ServingCheck(
+            model=wiring.model,
+            examples=wiring.examples,
+            model_blessing=wiring.blessing,
+            model_name=config.model_name,
+            image_feature=config.image_feature,
+            latency_budget_ms=config.serving_latency_budget_ms,
+            ready_deadline_seconds=config.serving_ready_seconds,
+        )
+    )
+    wiring.infra_blessing = serving_check.outputs["blessing"]
+
+
 def push(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
-    """Pusher: a blessed model to <serving_dir>/<model_name>/<next integer version>."""
+    """Pusher: a model both checks blessed, with its warm-up records, to
+    <serving_dir>/<model_name>/<next integer version>."""
     pusher = wiring.add(
         AtomicPusher(
-            model=wiring.model,
+            infra_blessing=wiring.infra_blessing,
             model_blessing=wiring.blessing,
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(
@@ -269,6 +289,7 @@ def push(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
             ),
             # Kept with the version, for the next run's drift check.
             statistics=wiring.drift_statistics,
+            evaluation=wiring.evaluation,  # its accuracy goes in the push record
         ).with_id("Pusher")
     )
     wiring.pushed_model = pusher.outputs["pushed_model"]

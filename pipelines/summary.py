@@ -19,6 +19,7 @@ from pipelines.artifact_facts import (
     drift_findings,
     evaluation_facts,
     example_counts,
+    serving_check_facts,
     training_facts,
 )
 from pipelines.lineage import RunLineage, int_property, string_property
@@ -70,6 +71,16 @@ class Metrics(_Record):
     per_class: dict[str, ClassMetrics]
 
 
+class ServingCheck(_Record):
+    blessed: bool
+    checked: bool = Field(description="False: not run (the Evaluator did not bless).")
+    reason: str = Field(description="The first failed check, or what passed.")
+    ready_seconds: float | None = Field(description="From the server's start to ready.")
+    p50_ms: float | None
+    p99_ms: float | None
+    requests: int = Field(description="Requests sent: eval images over V1 and V2, malformed.")
+
+
 class RunSummary(_Record):
     """One pipeline run: what it read, trained, measured, decided and pushed."""
 
@@ -98,6 +109,9 @@ class RunSummary(_Record):
     )
     failed_thresholds: list[str] | None = None
     blessed: bool | None = None
+    serving_check: ServingCheck | None = Field(
+        None, description="The candidate in the model server before the push."
+    )
     pushed: bool | None = None
     pushed_model_dir: str | None = None
     pushed_version: int | None = None
@@ -171,6 +185,9 @@ def build_summary(
         summary.failed_thresholds = facts["failed_thresholds"]
     if (blessing := artifact("blessing")) is not None:
         summary.blessed = int_property(blessing, "blessed") == 1
+    if (infra_blessing := artifact("infra_blessing")) is not None:
+        facts = serving_check_facts(infra_blessing.uri)
+        summary.serving_check = ServingCheck(**facts) if facts else None
     summary.lineage = {
         "data": data_path,
         **{role: item.uri for role, item in found.items() if item is not None},

@@ -45,11 +45,19 @@ def describe(summary: RunSummary, components: bool = True) -> str:
         else:
             lines.append("Blessed: NO. Failed thresholds:")
             lines.extend(f"  {failure}" for failure in summary.failed_thresholds or [])
+    if check := summary.serving_check:
+        lines.append(
+            f"Serving check: passed (ready in {check.ready_seconds:.1f} s, p50 "
+            f"{check.p50_ms:.0f} ms, p99 {check.p99_ms:.0f} ms, {check.requests} requests)"
+            if check.blessed
+            else f"Serving check: {'FAILED' if check.checked else 'not run'}: {check.reason}"
+        )
     if summary.pushed is not None:
         lines.append(
             f"Pushed: version {summary.pushed_version} to {summary.pushed_model_dir}"
             if summary.pushed
-            else "Pushed: no (not blessed, or identical to the served model)"
+            else "Pushed: no (not blessed, failed the serving check, or identical to the "
+            "served model)"
         )
     if summary.rejected_files:
         lines.append(f"Rejected files: {summary.rejected_files} (listed in {summary.rejects_path})")

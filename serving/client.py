@@ -53,29 +53,45 @@ def read_images(paths: list[str]) -> list[bytes]:
 def predict_remote(
     paths: list[str], url: str, model_name: str, protocol: str = "v1", timeout: float = 60
 ) -> list[Prediction]:
-    encoded = [base64.b64encode(image).decode("ascii") for image in read_images(paths)]
+    with httpx.Client(timeout=timeout) as client:
+        return predict_images(client, read_images(paths), url, model_name, protocol)
+
+
+def request_body(images: list[bytes], protocol: str) -> dict:
+    """A V1 (`{"instances": [{"b64": ...}]}`) or V2 (one BYTES tensor) request body."""
+    encoded = [base64.b64encode(image).decode("ascii") for image in images]
+    if protocol == "v1":
+        return {"instances": [{"b64": text} for text in encoded]}
+    tensor = {
+        "name": IMAGES_INPUT,
+        "shape": [len(encoded)],
+        "datatype": IMAGES_DATATYPE,
+        "data": encoded,
+    }
+    return {"inputs": [tensor]}
+
+
+def endpoint(url: str, model_name: str, protocol: str) -> str:
     base = url.rstrip("/")
     if protocol == "v1":
-        endpoint = f"{base}/v1/models/{model_name}:predict"
-        body = {"instances": [{"b64": text} for text in encoded]}
-    else:
-        endpoint = f"{base}/v2/models/{model_name}/infer"
-        tensor = {
-            "name": IMAGES_INPUT,
-            "shape": [len(encoded)],
-            "datatype": IMAGES_DATATYPE,
-            "data": encoded,
-        }
-        body = {"inputs": [tensor]}
+        return f"{base}/v1/models/{model_name}:predict"
+    return f"{base}/v2/models/{model_name}/infer"
+
+
+def predict_images(
+    client: httpx.Client, images: list[bytes], url: str, model_name: str, protocol: str = "v1"
+) -> list[Prediction]:
+    """Predictions for encoded images from the server at `url`, over V1 or V2 REST."""
+    target = endpoint(url, model_name, protocol)
     try:
-        response = httpx.post(endpoint, json=body, timeout=timeout)
+        response = client.post(target, json=request_body(images, protocol))
     except httpx.TransportError as error:
         raise ConnectionError(
             f"cannot reach the model server at {url} ({type(error).__name__}: {error}); "
             "is `alexnet-tfx serve` running there?"
         ) from None
     if not response.is_success:
-        raise ValueError(f"{endpoint} answered {response.status_code}: {_error_text(response)}")
+        raise ValueError(f"{target} answered {response.status_code}: {_error_text(response)}")
     if protocol == "v1":
         return prediction.from_v1(response.json())
     return prediction.from_v2(response.json())

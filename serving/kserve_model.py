@@ -15,6 +15,7 @@ from contract.prediction import Prediction
 from serving import payloads
 from serving.batcher import MicroBatcher
 from serving.options import ServingOptions
+from serving.request_log import RequestLog
 from serving.served_model import ServedModel
 from serving.version_watcher import VersionWatcher
 
@@ -43,6 +44,12 @@ class AlexNetModel(kserve.Model):
         )
         self._served: ServedModel | None = None
         self._watcher: VersionWatcher | None = None
+        # Checked here, at start-up: an unwritable folder stops `serve` before it listens.
+        self.request_log = (
+            RequestLog(options.log_requests, options.log_sample, int(options.log_max_mb * 2**20))
+            if options.log_requests
+            else None
+        )
 
     @property
     def served(self) -> ServedModel:
@@ -51,11 +58,13 @@ class AlexNetModel(kserve.Model):
 
     def load(self) -> bool:
         """Loads and warms the newest complete version; ready only after that."""
-        self._served = ServedModel.latest(self.options.serving_dir, self.name)
+        self._served = ServedModel.latest(self.options.serving_dir, self.name, self.options.version)
         self.ready = True
         return self.ready
 
     def start(self) -> None:
+        if self.options.version is not None:
+            return  # pinned: no reload
         self._watcher = VersionWatcher(
             self.options.serving_dir,
             self.name,
@@ -69,6 +78,8 @@ class AlexNetModel(kserve.Model):
         if self._watcher is not None:
             self._watcher.stop()
         self.batcher.close()
+        if self.request_log is not None:
+            self.request_log.close()
         self.ready = False
 
     def _swap(self, model: ServedModel) -> None:
@@ -102,7 +113,10 @@ class AlexNetModel(kserve.Model):
     async def predict(
         self, payload: _Parsed, headers: dict[str, str] | None = None
     ) -> tuple[_Parsed, list[Prediction]]:
-        return payload, await self.batcher.submit(payload.images)
+        predictions = await self.batcher.submit(payload.images)
+        if self.request_log is not None:
+            self.request_log.submit(payload.images, predictions)
+        return payload, predictions
 
     async def postprocess(
         self,

@@ -19,11 +19,16 @@ class ServingOptions:
     max_batch_size: int = 8
     max_wait_ms: float = 10.0
     poll_seconds: float = 2.0
+    version: int | None = None  # pinned (a canary); None: the newest, reloaded as pushed
+    # A sample of served images and predictions, for the next span (serving/request_log.py).
+    log_requests: str | None = None
+    log_sample: float = 0.1
+    log_max_mb: float = 1024.0
 
     def __post_init__(self) -> None:
         for name in ("max_instances", "max_body_bytes", "max_image_pixels", "max_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        for name in ("max_wait_ms", "poll_seconds"):
+        for name in ("max_wait_ms", "poll_seconds", "log_max_mb"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative, got {getattr(self, name)}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from components import serving_layout
+from serving import layout
 from serving.served_model import ServedModel
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class VersionWatcher(threading.Thread):
     def check(self) -> ServedModel | None:
         """Loads the latest complete version if it is new; returns it, or None."""
         try:
-            found = serving_layout.latest_version_dir(self.serving_dir, self.model_name)
+            found = layout.latest_version_dir(self.serving_dir, self.model_name)
             if found is None or found[0] == self._version:
                 return None
             version, path = found

@@ -18,8 +18,8 @@ OURS = [
     r"  Trainer +epoch \d+/\d+  step \d+/\d+  [\d.]+ images/s  loss [\d.]+( +eval accuracy [\d.]+)?"
     r"  ETA \d+:\d\d",
     r"Run \S+ of alexnet \([\d.]+ s\)",
-    r"(Classes|Examples|Training|Warm start|Eval accuracy|Blessed|Pushed|Anomalies|Summary"
-    r"|Report|Serve it): .*",
+    r"(Classes|Examples|Training|Warm start|Eval accuracy|Blessed|Serving check|Pushed|Anomalies"
+    r"|Summary|Report|Serve it): .*",
 ]
 LIBRARIES = re.compile(r"WARNING|I0000|E0000|W0000|absl|tensorflow|Deprecat|cuInit|oneDNN|Beam")
 
@@ -44,7 +44,7 @@ def test_the_console_shows_only_progress_and_results(quiet_run):
     strays = [line for line in lines if not any(re.fullmatch(p, line) for p in OURS)]
     assert strays == []
     assert not [line for line in lines if LIBRARIES.search(line)]
-    assert sum(bool(re.fullmatch(OURS[1], line)) for line in lines) == 10  # every component
+    assert sum(bool(re.fullmatch(OURS[1], line)) for line in lines) == 11  # every component
     assert any(line.startswith("  Trainer ") and "epoch 4/4" in line for line in lines)
     assert len(lines) <= 40
 

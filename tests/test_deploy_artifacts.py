@@ -105,3 +105,18 @@ def test_schema_check_rejects_unknown_fields():
         _check_against_model(
             {"spec": {"predictor": {"model": {"storageUrl": "x"}}}}, "V1beta1InferenceService"
         )
+
+
+def test_canary_manifest_pins_a_version_for_part_of_the_traffic():
+    manifest = yaml.safe_load((ROOT / "kubeflow" / "serving" / "canary.yaml").read_text())
+    _check_against_model(manifest, "V1beta1InferenceService", "InferenceService")
+    predictor = manifest["spec"]["predictor"]
+    assert 0 < predictor["canaryTrafficPercent"] < 100
+    assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    container = predictor["containers"][0]
+    from pipelines.cli import serve
+
+    context = serve.make_context("serve", container["args"][2:])
+    assert context.params["version"] == 5
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert {context.params["serving_dir"], context.params["log_requests"]} <= mounts

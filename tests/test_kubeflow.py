@@ -85,7 +85,7 @@ def test_every_task_runs_the_image_with_resources(compiled, tiny_wiring, node_id
     spec = _spec(compiled[0])
     executors = spec["deploymentSpec"]["executors"]
     assert set(spec["root"]["dag"]["tasks"]) == set(tiny_wiring.node_ids())
-    assert len(executors) == len(spec["root"]["dag"]["tasks"]) == 10
+    assert len(executors) == len(spec["root"]["dag"]["tasks"]) == 11
     for label, executor in executors.items():
         container = executor["container"]
         assert container["image"] == IMAGE, label
@@ -299,15 +299,18 @@ def _history(outputs, artifact):
 
 def test_compiled_spec_runs_every_task_and_pushes(conformance, artifact):
     first, _, serving = conformance
-    assert len(first) == 10
+    assert len(first) == 11
     examples = artifact(first, "examples")["metadata"]
     # TFX's driver records the span as a custom property; KFP metadata prefixes it.
     assert examples["custom:span"] == 1 and json.loads(examples["spans"]) == [1]
     assert artifact(first, "baseline_model")["metadata"]["baseline_version"] == 0
     assert _history(first, artifact)["warm_started_from"] is None
+    # The serving check ran the candidate in the model server inside its task.
+    assert artifact(first, "infra_blessing")["metadata"]["blessed"] == 1
     push = artifact(first, "pushed_model")["metadata"]
     assert push["pushed"] == 1 and push["pushed_version"] == "1"
     assert (serving / "1" / "saved_model.pb").exists()
+    assert (serving / "1" / "assets.extra" / "tf_serving_warmup_requests").exists()
 
 
 def test_the_same_spec_picks_up_the_new_span_and_warm_starts(conformance, artifact):

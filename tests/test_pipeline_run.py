@@ -11,7 +11,7 @@ from conftest import partial_run_nodes
 def test_first_run_completes_every_component(first_run, tiny_wiring):
     summary, _ = first_run
     assert list(summary["components"]) == tiny_wiring.node_ids()
-    assert len(summary["components"]) == 10
+    assert len(summary["components"]) == 11
     assert {c["status"] for c in summary["components"].values()} == {"complete"}
 
 
@@ -124,6 +124,9 @@ def test_unmet_threshold_is_not_blessed_nor_pushed(unreachable_threshold, worksp
     assert workspace.served() == before
     assert "Blessed: NO" in result.stdout
     assert "below the minimum 1.0100 (min_accuracy)" in result.stdout
+    # Nothing would push it, so the server is not started for it.
+    assert summary["serving_check"]["checked"] is False
+    assert "Serving check: not run: the Evaluator did not bless the candidate" in result.stdout
     assert summary["components"][node_id("model")]["status"] == "cached"
 
 
@@ -182,3 +185,39 @@ def test_runs_lists_history_from_mlmd(worse_model, workspace):
     assert len(lines) == workspace.count
     assert lines[0].split()[-2:] == ["yes", "v1"]
     assert lines[-1].split()[-2:] == ["no", "-"]
+
+
+@pytest.fixture(scope="session")
+def after_rollback(worse_model, workspace):
+    """Version 2 rolled back while 1 and 2 are pushed, then the pipeline run again, as far
+    as the step that finds the served model for the Trainer and the Evaluator."""
+    from conftest import run_cli
+
+    serving_dir = workspace.serving.parent
+    rolled = run_cli("rollback", "--serving-dir", serving_dir)
+    summary, _ = workspace.run("--to", "PushedModelResolver")
+    listed = run_cli("versions", "--serving-dir", serving_dir)
+    return rolled, summary, listed
+
+
+def test_rollback_retires_newer_versions_and_the_next_run_compares_with_the_old(
+    after_rollback, workspace
+):
+    rolled, summary, listed = after_rollback
+    assert rolled.returncode == 0, rolled.stderr
+    assert "Rolled back alexnet to version 1; retired version 2" in rolled.stdout
+    assert sorted(p.name for p in workspace.serving.iterdir()) == [".retired", "1"]
+    assert (workspace.serving / ".retired" / "2" / "saved_model.pb").exists()  # kept
+    assert summary["baseline_version"] == 1
+    rows = listed.stdout.strip().splitlines()
+    assert rows[0].split()[:2] == ["version", "pushed"]
+    version, pushed_at, run_id, accuracy, spans, served = rows[1].split()
+    assert (version, spans, served) == ("1", "-", "(served)")
+    assert pushed_at.startswith("20") and run_id == workspace_run_id(workspace, 1)
+    assert 0 < float(accuracy) <= 1
+
+
+def workspace_run_id(workspace, number):
+    import json
+
+    return json.loads((workspace.root / f"summary-{number}.json").read_text())["run_id"]

@@ -40,7 +40,7 @@ def publish(source, base, version):
 
 
 class Server:
-    def __init__(self, serving_dir, log_path):
+    def __init__(self, serving_dir, log_path, *extra):
         self.port = free_port()
         self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,6 +58,7 @@ class Server:
                 "0.5",
                 "--grpc-port",
                 str(self.grpc_port),
+                *map(str, extra),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -635,3 +636,146 @@ def test_hot_reload_under_load(server, serving_dir, images):
     while time.time() < deadline and server.v1([images["bike"]]).json()["model_version"] != "4":
         time.sleep(0.5)
     assert server.v1([images["bike"]]).json()["model_version"] == "4"
+
+
+def test_rollback_under_load_switches_back_with_no_failed_request(server, serving_dir, images):
+    """Versions 1 to 4 are pushed (3 is broken) and 4 is served; roll back to 2."""
+    base = serving_dir / MODEL
+    assert server.v1([images["bike"]]).json()["model_version"] == "4"
+    load = Load(server.url, images["ship"])
+    load.start()
+    time.sleep(2)
+    started = time.time()
+    result = run_cli("rollback", "--serving-dir", serving_dir, "--to-version", "2")
+    assert result.returncode == 0, result.stderr
+    while time.time() < started + 30 and load.first_time_serving("2") is None:
+        time.sleep(0.2)
+    time.sleep(2)
+    load.stop.set()
+    load.join()
+
+    answers = load.answers
+    assert len(answers) / (answers[-1][0] - answers[0][0]) >= 20
+    assert [a for a in answers if a[1] != 200] == []
+    switched = load.first_time_serving("2")
+    assert switched is not None and switched - started <= 30, server.log_text()[-3000:]
+    assert {v for t, _, v in answers if t > switched} == {"2"}
+    assert sorted(p.name for p in base.iterdir()) == [".retired", "1", "2"]
+    assert sorted(p.name for p in (base / ".retired").iterdir()) == ["3", "4"]
+    assert "now serving version 2 (was 4)" in server.log_text()
+
+
+def test_rollback_refusals_are_one_line_and_change_nothing(serving_dir, tmp_path):
+    base = serving_dir / MODEL
+    before = sorted(str(p.relative_to(base)) for p in base.rglob("*"))
+    missing = run_cli("rollback", "--serving-dir", serving_dir, "--to-version", "9")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        f"Error: --to-version 9: no such version under {base}; pushed versions: 1, 2"
+    ]
+    (tmp_path / MODEL / "5").mkdir(parents=True)
+    (tmp_path / MODEL / "5" / "saved_model.pb").write_bytes(b"")
+    alone = run_cli("rollback", "--serving-dir", tmp_path)
+    assert alone.returncode == 1
+    assert "nothing to roll back to: version 5 is the only one" in alone.stderr
+    assert (tmp_path / MODEL / "5").exists()
+    assert sorted(str(p.relative_to(base)) for p in base.rglob("*")) == before
+
+
+def test_a_version_number_is_never_reused_after_a_rollback(tmp_path):
+    from serving.layout import next_version
+
+    base = tmp_path / MODEL
+    for version in ("1", ".retired/2", ".retired/3"):
+        (base / version).mkdir(parents=True)
+        (base / version / "saved_model.pb").write_bytes(b"")
+    assert next_version(str(base)) == 4
+
+
+@pytest.fixture(scope="module")
+def logging_server(serving_dir, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("request-log")
+    running = Server(
+        serving_dir,
+        tmp_path_factory.mktemp("server") / "server.log",
+        "--log-requests",
+        logs,
+        "--log-sample",
+        "1.0",
+        "--log-max-mb",
+        "0.1",
+    )
+    yield running, logs
+    running.stop()
+
+
+def test_served_requests_are_sampled_to_images_and_json_lines(logging_server, images):
+    import json
+
+    server, logs = logging_server
+    answer = server.v1([images["bike"], images["ship"]]).json()
+    index = logs / "requests.jsonl"
+    deadline = time.time() + 30  # written off the request path: wait for both lines
+    while time.time() < deadline and (
+        not index.exists() or len(index.read_text().splitlines()) < 2
+    ):
+        time.sleep(0.1)
+    lines = [json.loads(line) for line in index.read_text().splitlines()]
+    assert [line["class_name"] for line in lines] == [
+        p["class_name"] for p in answer["predictions"]
+    ]
+    for line in lines:
+        assert (logs / line["file"]).read_bytes() in (images["bike"], images["ship"])
+        assert line["model_version"] == int(answer["model_version"])
+        assert line["time"].startswith("20")
+
+
+def test_request_log_stops_at_its_size_limit_and_says_so_once(logging_server, images):
+    server, logs = logging_server
+    for _ in range(30):  # ~30 x 2 images of a few KB each: past 0.1 MB
+        assert server.v1([images["bike"], images["ship"]]).status_code == 200
+    time.sleep(1)
+    assert sum(p.stat().st_size for p in logs.iterdir()) <= 0.1 * 2**20
+    assert server.log_text().count("request log in") == 1
+    assert "it reached --log-max-mb (0.1 MB); requests are still served" in server.log_text()
+
+
+def test_unwritable_request_log_stops_serve_at_start_up(serving_dir, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "logs"
+    result = run_cli(
+        "serve", "--serving-dir", serving_dir, "--port", free_port(), "--log-requests", target
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: --log-requests {target}: cannot write there (Not a directory); pass a folder "
+        "this user can write to"
+    )
+
+
+def test_full_disk_never_fails_a_request_and_logging_stops_once(tmp_path, caplog):
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    from contract.prediction import Prediction
+    from serving.request_log import RequestLog
+
+    (tmp_path / "requests.jsonl").symlink_to("/dev/full")
+    log = RequestLog(str(tmp_path), sample=1.0, max_bytes=2**20)
+    prediction = Prediction("bike", 0, 0.9, [0.9, 0.1], 1, ("bike", "ship"))
+    with caplog.at_level("WARNING", logger="serving.request_log"):
+        for _ in range(3):
+            log.submit([b"\xff\xd8 jpeg bytes"], [prediction])  # returns at once
+        log.close()
+    assert "No space left on device" in log.stopped_reason
+    assert [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()] == [
+        f"request log in {tmp_path} stopped: writing failed: No space left on device; "
+        "requests are still served"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["requests.jsonl"]  # no orphan image
+
+
+def test_a_pinned_version_is_served_and_a_missing_one_is_named(serving_dir):
+    from serving.served_model import ServedModel
+
+    assert ServedModel.latest(str(serving_dir), MODEL, version=1).version == 1
+    with pytest.raises(FileNotFoundError, match="--version 7: no such complete version"):
+        ServedModel.latest(str(serving_dir), MODEL, version=7)

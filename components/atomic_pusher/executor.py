@@ -27,12 +27,14 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components import serving_layout
+from components.evaluation_metrics import candidate_accuracy
 from contract.data import TRAIN
 from contract.model_files import PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+from serving import layout as serving_layout
 
 DUPLICATE_OF_PROPERTY = "duplicate_of_version"
 STATISTICS_KEY = "statistics"
+EVALUATION_KEY = "evaluation"
 
 
 def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tuple[int, str]:
@@ -49,8 +51,7 @@ def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tup
         os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb")
     )
     while True:
-        versions = serving_layout.complete_versions(base)
-        version = (versions[-1] if versions else 0) + 1
+        version = serving_layout.next_version(base)
         target = os.path.join(base, str(version))
         try:
             tf.io.gfile.rename(staging, target, overwrite=False)
@@ -92,11 +93,15 @@ class Executor(pusher_executor.Executor):
         logging.info("Model pushed to %s (version %d).", target, version)
 
     def _extras(self, input_dict: dict[str, list[types.Artifact]]) -> dict[str, bytes]:
-        """The push record, and the training data's statistics when the pipeline gave them."""
+        """The push record (with the eval accuracy), and the training data's statistics, when
+        the pipeline gave them."""
         record = {
             "pushed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "run_id": self._context.pipeline_run_id if self._context else None,
         }
+        if input_dict.get(EVALUATION_KEY):
+            evaluation = artifact_utils.get_single_instance(input_dict[EVALUATION_KEY])
+            record["eval_accuracy"] = candidate_accuracy(evaluation.uri)
         extras = {PUSH_RECORD_FILE: json.dumps(record).encode()}
         if input_dict.get(STATISTICS_KEY):
             statistics = os.path.join(

@@ -19,9 +19,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from components import serving_layout
 from contract.data import TRAIN
 from contract.model_files import SERVED_RECORD_FILE, TRAINING_STATISTICS_FILE
+from serving import layout as serving_layout
 
 MODEL_KEY = "model"
 STATISTICS_KEY = "statistics"

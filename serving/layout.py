@@ -29,6 +29,26 @@ def complete_versions(base: str) -> list[int]:
     return sorted(versions)
 
 
+# Rolled-back versions move here, hidden from TF Serving and KServe, never deleted.
+RETIRED_DIR = ".retired"
+
+
+def retired_versions(base: str) -> list[int]:
+    """Versions a rollback retired, oldest first."""
+    retired = os.path.join(base, RETIRED_DIR)
+    if not tf.io.gfile.isdir(retired):
+        return []
+    return sorted(
+        int(name.rstrip("/")) for name in tf.io.gfile.listdir(retired) if name.rstrip("/").isdigit()
+    )
+
+
+def next_version(base: str) -> int:
+    """One past every version ever pushed, retired ones included: a number is never reused,
+    so a version number in a log or a cache always means one model."""
+    return max([0, *complete_versions(base), *retired_versions(base)]) + 1
+
+
 def latest_version_dir(serving_dir: str, model_name: str) -> tuple[int, str] | None:
     base = model_base(serving_dir, model_name)
     versions = complete_versions(base)

@@ -1,0 +1,3 @@
+from components.serving_check.component import ServingCheck
+
+__all__ = ["ServingCheck"]

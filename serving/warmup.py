@@ -1,0 +1,47 @@
+"""TF Serving's warm-up records: `assets.extra/tf_serving_warmup_requests` in a SavedModel.
+
+A TFRecord of `PredictionLog`s, each holding a `PredictRequest`. TF Serving replays them when
+it loads a version, before the version takes traffic
+(https://www.tensorflow.org/tfx/serving/saved_model_warmup); `alexnet-tfx serve` replays the
+same file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+from contract.prediction import IMAGES_INPUT, IMAGES_SIGNATURE
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def write_warmup_requests(saved_model_dir: str, model_name: str, images: Sequence[bytes]) -> str:
+    """One PredictRequest of raw image bytes per image; returns the file's path."""
+    path = os.path.join(saved_model_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for image in images:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = model_name
+            request.model_spec.signature_name = IMAGES_SIGNATURE
+            request.inputs[IMAGES_INPUT].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+    return path
+
+
+def read_warmup_requests(saved_model_dir: str) -> Iterator[predict_pb2.PredictRequest]:
+    """The PredictRequests of the model's warm-up file; none if it has no such file."""
+    path = os.path.join(saved_model_dir, WARMUP_FILE)
+    if not tf.io.gfile.exists(path):
+        return
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        if log.WhichOneof("log_type") == "predict_log":
+            yield log.predict_log.request
