@@ -2,8 +2,12 @@
 
 Latency: one-image requests at concurrency 1 over HTTP (V1), against one-image in-process
 calls. Throughput: one-image requests at concurrency 8, which the server's micro-batcher
-groups, against in-process calls on batches of 8. Hot reload: a steady load of one-image
-requests while a new version is pushed; every failed request is counted.
+groups, against in-process calls on batches of 8. Hot reload and rollback: a steady load
+of one-image requests while a new version is pushed, then while `alexnet-tfx rollback`
+retires it; every failed request is counted. Request logging: the concurrency-8 throughput
+of a second server that logs every request (`--log-requests`, `--log-sample 1.0`), against
+the plain server's, measured alternately (A B A B). The serving check: its seconds in the
+pipeline run that pushed the model, next to the run's total.
 
 The model is the canonical AlexNet (227x227, full width) pushed by a short real pipeline
 run, unless --serving-dir names a serving directory that already holds one.
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 MODEL = "alexnet"
 
 
-def push_canonical_model(work: Path) -> Path:
+def push_canonical_model(work: Path) -> tuple[Path, dict]:
     from pipelines.config import build_config
     from pipelines.demo_data import write_demo_dataset
     from pipelines.local_runner import run_pipeline
@@ -48,7 +53,9 @@ def push_canonical_model(work: Path) -> Path:
     )
     summary = run_pipeline(config)
     assert summary.pushed, "the benchmark pipeline run did not push a model"
-    return Path(config.serving_path)
+    check = summary.components["ServingCheck"]
+    run = {"serving_check_seconds": check.seconds, "run_seconds": summary.wall_seconds}
+    return Path(config.serving_path), run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -78,14 +85,17 @@ def in_process(serving_dir: Path, image: bytes, latency_calls: int, batches: int
 
 
 class Server:
-    def __init__(self, serving_dir: Path, log: Path) -> None:
+    def __init__(self, serving_dir: Path, log: Path, *extra: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")
         self.process = subprocess.Popen(
-            ["alexnet-tfx", "serve", "--serving-dir", str(serving_dir), "--port", str(self.port)],
+            [
+                *("alexnet-tfx", "serve", "--serving-dir", str(serving_dir)),
+                *("--port", str(self.port), *extra),
+            ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -156,7 +166,30 @@ def batch_counts(url: str) -> tuple[float, float]:
     return values["sum"], values["count"]
 
 
-def hot_reload(server: Server, serving_dir: Path, body: bytes) -> dict:
+def push_copy(serving_dir: Path) -> int:
+    """The newest version copied to the next number, as the Pusher does; returns it."""
+    base = serving_dir / MODEL
+    latest = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
+    hidden = base / ".tmp-bench"
+    shutil.copytree(base / str(latest), hidden)
+    hidden.rename(base / str(latest + 1))
+    return latest + 1
+
+
+def roll_back(serving_dir: Path) -> int:
+    """`alexnet-tfx rollback` to the version before the newest; returns that version."""
+    base = serving_dir / MODEL
+    target = sorted(int(p.name) for p in base.iterdir() if p.name.isdigit())[-2]
+    subprocess.run(
+        ["alexnet-tfx", "rollback", "--serving-dir", str(serving_dir), "--to-version", str(target)],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def switch_under_load(server: Server, body: bytes, change: Callable[[], int]) -> dict:
+    """Four clients send one-image requests while `change` moves the served version."""
     out: list = []
     stop = threading.Event()
     threads = [
@@ -166,29 +199,30 @@ def hot_reload(server: Server, serving_dir: Path, body: bytes) -> dict:
     for thread in threads:
         thread.start()
     time.sleep(3)
-    base = serving_dir / MODEL
-    latest = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
-    hidden = base / ".tmp-bench"
-    shutil.copytree(base / str(latest), hidden)
-    pushed = time.perf_counter()
-    hidden.rename(base / str(latest + 1))
-    deadline = pushed + 60
+    changed = time.perf_counter()
+    version = str(change())
+    deadline = changed + 60
     while time.perf_counter() < deadline:
-        if any(v == str(latest + 1) for _, _, _, v in list(out)):
+        if any(v == version and s > changed for s, _, _, v in list(out)):
             break
         time.sleep(0.1)
     time.sleep(3)
     stop.set()
     for thread in threads:
         thread.join()
-    switched = min((s for s, _, _, v in out if v == str(latest + 1)), default=None)
+    switched = min((s for s, _, _, v in out if v == version and s > changed), default=None)
     span = max(s + d for s, d, _, _ in out) - min(s for s, _, _, _ in out)
     return {
         "failed_requests": sum(1 for _, _, status, _ in out if status != 200),
-        "switch_seconds": None if switched is None else switched - pushed,
+        "switch_seconds": None if switched is None else switched - changed,
         "requests": len(out),
         "requests_per_second": len(out) / span,
     }
+
+
+def c8_rate(url: str, body: bytes, requests: int) -> float:
+    c8 = concurrent(url, body, clients=8, per_client=requests // 8)
+    return len(c8) / (max(s + d for s, d, _, _ in c8) - min(s for s, _, _, _ in c8))
 
 
 def main() -> None:
@@ -200,7 +234,10 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    source = Path(args.serving_dir) if args.serving_dir else push_canonical_model(work)
+    if args.serving_dir:
+        source, run = Path(args.serving_dir), {"serving_check_seconds": None, "run_seconds": None}
+    else:
+        source, run = push_canonical_model(work)
     serving_dir = work / "serving"  # a copy: the hot-reload step adds a version
     shutil.copytree(source, serving_dir)
     from pipelines.demo_data import write_demo_dataset
@@ -216,7 +253,21 @@ def main() -> None:
         before = batch_counts(server.url)
         c8 = concurrent(server.url, body, clients=8, per_client=args.requests // 8)
         after = batch_counts(server.url)
-        reload = hot_reload(server, serving_dir, body)
+        reload = switch_under_load(server, body, lambda: push_copy(serving_dir))
+        rollback = switch_under_load(server, body, lambda: roll_back(serving_dir))
+        logging_server = Server(
+            serving_dir,
+            work / "server-logging.log",
+            *("--log-requests", str(work / "requests"), "--log-sample", "1.0"),
+        )
+        try:
+            concurrent(logging_server.url, body, clients=8, per_client=5)  # warm-up
+            plain, logged = [], []
+            for _ in range(2):  # A B A B
+                plain.append(c8_rate(server.url, body, args.requests))
+                logged.append(c8_rate(logging_server.url, body, args.requests))
+        finally:
+            logging_server.stop()
     finally:
         server.stop()
 
@@ -232,6 +283,10 @@ def main() -> None:
             "throughput_ratio_c8": c8_images_per_second / local["batch8_images_per_second"],
             "hot_reload_failed_requests": reload["failed_requests"],
             "hot_reload_switch_seconds": reload["switch_seconds"],
+            "rollback_failed_requests": rollback["failed_requests"],
+            "rollback_switch_seconds": rollback["switch_seconds"],
+            "request_logging_throughput_ratio_c8": sum(logged) / sum(plain),
+            "serving_check_seconds": run["serving_check_seconds"],
         },
         {
             "http_c8_images_per_second": c8_images_per_second,
@@ -240,6 +295,12 @@ def main() -> None:
             "http_failed": sum(1 for _, _, s, _ in c1 + c8 if s != 200),
             "hot_reload_requests": reload["requests"],
             "hot_reload_requests_per_second": reload["requests_per_second"],
+            "rollback_requests": rollback["requests"],
+            "rollback_requests_per_second": rollback["requests_per_second"],
+            "c8_images_per_second_plain_rounds": plain,
+            "c8_images_per_second_logging_rounds": logged,
+            "logged_images": len(list((work / "requests").glob("*.jpg"))),
+            "pipeline_run_seconds": run["run_seconds"],
             "image_bytes": len(image),
             "model": str(source),
             "server_log": str(work / "server.log"),

@@ -262,7 +262,8 @@ def _serving_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @user_errors
 def versions(serving_dir: str | None, model_name: str) -> None:
     """List the pushed versions: when, by which run, eval accuracy, spans; the last is served."""
-    from serving.versions import list_versions
+    with quiet():
+        from serving.versions import list_versions
 
     found = list_versions(build_config(serving_dir=serving_dir).serving_path, model_name)
     if not found:
@@ -285,8 +286,9 @@ def versions(serving_dir: str | None, model_name: str) -> None:
 @user_errors
 def rollback(serving_dir: str | None, model_name: str, to_version: int | None) -> None:
     """Serve an earlier version: newer ones move to <model>/.retired/, never deleted."""
-    from serving.versions import list_versions
-    from serving.versions import rollback as retire_newer
+    with quiet():
+        from serving.versions import list_versions
+        from serving.versions import rollback as retire_newer
 
     path = build_config(serving_dir=serving_dir).serving_path
     retired = retire_newer(path, model_name, to_version)

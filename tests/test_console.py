@@ -104,3 +104,17 @@ def test_in_a_ci_log_progress_lines_are_at_least_15_seconds_apart(monkeypatch):
     assert "\r" not in "".join(shown)
     assert len(shown) <= console.LINES_PER_EPOCH
     assert shown[-1].startswith("  Trainer") and "step 40/40" in shown[-1]
+
+
+def test_versions_and_rollback_print_only_their_answer(tmp_path):
+    """TensorFlow's native start-up lines stay off the console for these commands too."""
+    for command in (["versions"], ["rollback"]):
+        result = subprocess.run(
+            ["alexnet-tfx", *command, "--serving-dir", tmp_path], capture_output=True, text=True
+        )
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert len(lines) == 1, lines
+        assert not LIBRARIES.search(lines[0])
+    assert lines == [
+        f"Error: nothing to roll back: no version is pushed under {tmp_path / 'alexnet'}"
+    ]
