@@ -12,6 +12,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from modules.example_records import record_dataset
+
 BYTES_PER_VALUE = 4  # float32
 
 
@@ -24,8 +26,7 @@ class CachePlan:
 def count_records(file_patterns: list[str]) -> int:
     """Records in the TFRecord files, counted in TensorFlow's reader without parsing them."""
     files = [name for pattern in file_patterns for name in tf.io.gfile.glob(pattern)]
-    compression = "GZIP" if files and all(name.endswith(".gz") for name in files) else None
-    dataset = tf.data.TFRecordDataset(files, compression_type=compression)
+    dataset = record_dataset(files)
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +21,7 @@ from PIL import Image
 
 from contract import prediction
 from contract.data import EVAL, IMAGE_KEY, PATH_KEY
+from modules.example_records import split_examples
 from modules.transform import decode_and_resize
 from serving.layout import read_class_names
 
@@ -51,11 +51,8 @@ class Features:
 
 
 def _eval_examples(examples_uri: str, features: Features) -> list[dict]:
-    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{EVAL}", "*"))
-    compression = "GZIP" if files and files[0].endswith(".gz") else None
     found = []
-    for record in tf.data.TFRecordDataset(files, compression_type=compression):
-        feature = tf.train.Example.FromString(record.numpy()).features.feature
+    for feature in split_examples(examples_uri, EVAL):
         path = feature[PATH_KEY].bytes_list.value if PATH_KEY in feature else []
         found.append(
             {

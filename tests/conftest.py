@@ -23,6 +23,15 @@ def encode(fmt: str, size=(40, 30), mode="RGB", colour=(200, 30, 30)) -> bytes:
     return buffer.getvalue()
 
 
+def write_files(root, files):
+    """Writes {relative path: bytes} under root, making folders; returns root."""
+    for relative, data in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     from pipelines.demo_data import write_demo_dataset

@@ -5,35 +5,17 @@ The loop runs for real, tiny preset, in one output root: span 1 arrives and is t
 span 2 arrives shifted (night colours, 320x240, PNG), is stopped by --fail-on-anomalies,
 then trained on from the served model; an identical re-run then does nothing new."""
 
-import glob
 import json
 import os
 import shutil
 
 import pytest
 import tensorflow as tf
-from conftest import encode, partial_run_nodes, run_cli, wiring_for
+from conftest import encode, partial_run_nodes, run_cli, wiring_for, write_files
 
+from modules.example_records import split_examples
 from pipelines.config import ConfigError, build_config
 from pipelines.data_facts import inspect_data
-
-
-def _write(root, files):
-    for relative, data in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
-def _records(examples_uri, split):
-    files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
-    compression = "GZIP" if files and files[0].endswith(".gz") else None
-    return [
-        tf.train.Example.FromString(record.numpy()).features.feature
-        for record in tf.data.TFRecordDataset(files, compression_type=compression)
-    ]
-
 
 # --- bad span layouts: one-line errors naming the folder, before any component runs ---
 
@@ -69,7 +51,7 @@ PNG = encode("PNG")
     ids=["span-x", "mixed with class folders", "empty span", "classes differ"],
 )
 def test_bad_span_layouts_fail_before_any_component(tmp_path, files, message):
-    data = _write(tmp_path / "data", files)
+    data = write_files(tmp_path / "data", files)
     (data / "span-2" / ".keep").unlink(missing_ok=True)
     with pytest.raises(ValueError, match=message):
         inspect_data(build_config("tiny", data=str(data)))
@@ -79,7 +61,7 @@ def test_bad_span_layouts_fail_before_any_component(tmp_path, files, message):
 
 
 def test_classes_outside_the_window_may_differ(tmp_path):
-    data = _write(
+    data = write_files(
         tmp_path / "data",
         {"span-1/bird/a.png": PNG, "span-1/cat/a.png": PNG}
         | {f"span-{n}/{cls}/a.png": PNG for n in (2, 3) for cls in ("cat", "dog")},
@@ -139,7 +121,7 @@ def test_window_reads_exactly_the_newest_spans(window_runs, three_spans):
     paths = {
         split: [
             f["path"].bytes_list.value[0].decode()
-            for f in _records(summary["lineage"]["examples"], split)
+            for f in split_examples(summary["lineage"]["examples"], split)
         ]
         for split in ("train", "eval")
     }
@@ -318,7 +300,7 @@ def test_tfrecord_spans_read_the_window_with_eval_from_the_newest(tmp_path):
     ids = {
         split: [
             f["id"].bytes_list.value[0].decode()
-            for f in _records(summary.lineage["examples"], split)
+            for f in split_examples(summary.lineage["examples"], split)
         ]
         for split in ("train", "eval")
     }

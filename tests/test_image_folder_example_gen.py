@@ -5,7 +5,7 @@ import json
 
 import pytest
 import tensorflow as tf
-from conftest import encode, partial_run_nodes, run_cli
+from conftest import encode, partial_run_nodes, run_cli, write_files
 
 from components.image_folder_example_gen.executor import (
     ImageFile,
@@ -14,14 +14,6 @@ from components.image_folder_example_gen.executor import (
     discover_layout,
     validate_images,
 )
-
-
-def _write(root, files):
-    for relative, data in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
 
 
 def _jpeg_truncated():
@@ -62,13 +54,13 @@ REJECTED = {
     [(path, reason) for path, reason in REJECTED.items() if "/" in path],
 )
 def test_rejects_each_bad_file_with_its_reason(tmp_path, name, reason):
-    _write(tmp_path, MESSY)
+    write_files(tmp_path, MESSY)
     (checked,) = validate_images(str(tmp_path), [ImageFile(name, name.split("/")[0])])
     assert checked.reject_reason is not None and checked.reject_reason.startswith(reason)
 
 
 def test_accepts_every_format_and_records_size(tmp_path):
-    _write(tmp_path, MESSY)
+    write_files(tmp_path, MESSY)
     names = ["cat/a.jpg", "cat/b.JPEG", "cat/c.png", "cat/d.gif", "cat/nested/e.bmp", "dog/b.PNG"]
     for checked in validate_images(str(tmp_path), [ImageFile(name, "x") for name in names]):
         assert checked.reject_reason is None, (checked.relative_path, checked.reject_reason)
@@ -76,7 +68,7 @@ def test_accepts_every_format_and_records_size(tmp_path):
 
 
 def test_a_batch_with_bad_files_gives_each_file_its_own_answer(tmp_path):
-    _write(tmp_path, MESSY)
+    write_files(tmp_path, MESSY)
     images = [ImageFile(path, path.split("/")[0] if "/" in path else None) for path in MESSY]
     checked = {image.relative_path: image for image in validate_images(str(tmp_path), images)}
     assert [image.relative_path for image in checked.values()] == list(MESSY)
@@ -91,7 +83,7 @@ def test_a_batch_with_bad_files_gives_each_file_its_own_answer(tmp_path):
 def test_layout_errors_name_the_folder(tmp_path):
     with pytest.raises(ImageFolderError, match="does not exist"):
         discover_layout(str(tmp_path / "missing"))
-    _write(tmp_path, {"cat/a.jpg": encode("JPEG")})
+    write_files(tmp_path, {"cat/a.jpg": encode("JPEG")})
     with pytest.raises(ImageFolderError, match=r"has 1 class folder\(s\) \(cat\).*at least 2"):
         discover_layout(str(tmp_path))
     (tmp_path / "dog").mkdir()
@@ -100,7 +92,7 @@ def test_layout_errors_name_the_folder(tmp_path):
 
 
 def test_presplit_layout_uses_its_folders(tmp_path):
-    _write(
+    write_files(
         tmp_path,
         {
             "train/cat/a.jpg": b"x",
@@ -143,7 +135,7 @@ def _read_examples(pattern):
 def messy_run(tmp_path_factory, node_id):
     """One real pipeline run up to ExampleValidator over the messy folder, through the CLI."""
     base = tmp_path_factory.mktemp("messy")
-    data = _write(base / "data", MESSY)
+    data = write_files(base / "data", MESSY)
     summary_path = base / "s.json"
     result = run_cli(
         "run",

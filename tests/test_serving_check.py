@@ -19,14 +19,6 @@ def _tree_digest(root) -> dict[str, str]:
     }
 
 
-def _records(pattern: str) -> list[bytes]:
-    import tensorflow as tf
-
-    files = sorted(tf.io.gfile.glob(pattern))
-    compression = "GZIP" if all(f.endswith(".gz") for f in files) else None
-    return list(tf.data.TFRecordDataset(files, compression).as_numpy_iterator())
-
-
 def test_candidate_is_checked_in_the_server_before_the_push(first_run):
     summary, result = first_run
     check = summary["serving_check"]
@@ -46,14 +38,17 @@ def test_pushed_version_carries_warmup_records_that_replay(first_run):
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
+    from modules.example_records import record_dataset, split_examples
+
     summary, _ = first_run
     version_dir = summary["pushed_model_dir"]
     path = os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests")
-    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in _records(path)]
+    records = record_dataset([path]).as_numpy_iterator()
+    logs = [prediction_log_pb2.PredictionLog.FromString(record) for record in records]
     assert len(logs) == EVAL_IMAGES
     eval_images = {
-        tf.train.Example.FromString(record).features.feature["image"].bytes_list.value[0]
-        for record in _records(os.path.join(summary["lineage"]["examples"], "Split-eval", "*"))
+        feature["image"].bytes_list.value[0]
+        for feature in split_examples(summary["lineage"]["examples"], "eval")
     }
     signature = tf.saved_model.load(version_dir).signatures["serving_default"]
     for log in logs:

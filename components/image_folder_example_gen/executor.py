@@ -28,7 +28,7 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from apache_beam.metrics import Metrics, MetricsFilter
+from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
@@ -38,6 +38,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.beam_counters import committed_counters
 from components.spans import check_same_classes, span_window, window_from, write_spans
 from contract.data import (
     CLASS_NAME_KEY,
@@ -426,12 +427,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         result = pipeline.run()
         result.wait_until_finish()
 
-        counts = {
-            metric.key.metric.name: metric.committed
-            for metric in result.metrics().query(MetricsFilter().with_namespace(_METRICS))[
-                "counters"
-            ]
-        }
+        counts = committed_counters(result, _METRICS)
         self._record(examples, layout, counts, rejects_path, split_names)
 
     def _record(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from tfx.utils import io_utils, path_utils
 from components.serving_check.probe import ProbeResult, ProbeSettings, probe
 from contract.data import EVAL, is_remote
 from contract.prediction import IMAGES_INPUT, IMAGES_SIGNATURE, PROBABILITIES
+from modules.example_records import split_examples
 from serving.warmup import write_warmup_requests
 
 RESULT_FILE = "serving_check.json"
@@ -38,14 +40,8 @@ HAS_MODEL_PROPERTY = "has_model"  # TFX's key: the Pusher then pushes stamped_mo
 
 def eval_images(examples: types.Artifact, image_feature: str, count: int) -> list[bytes]:
     """The first `count` encoded images of the eval split (the newest span's)."""
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], EVAL), "*")
-    files = sorted(tf.io.gfile.glob(pattern))
-    compression = "GZIP" if files and all(name.endswith(".gz") for name in files) else None
-    images = []
-    for record in tf.data.TFRecordDataset(files, compression).take(count).as_numpy_iterator():
-        feature = tf.train.Example.FromString(record).features.feature[image_feature]
-        images.extend(feature.bytes_list.value[:1])
-    return images
+    features = itertools.islice(split_examples(examples.uri, EVAL), count)
+    return [image for feature in features for image in feature[image_feature].bytes_list.value[:1]]
 
 
 def signature_reference(model_dir: str) -> Callable[[bytes], list[float]]:

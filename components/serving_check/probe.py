@@ -144,11 +144,13 @@ def malformed_requests(model_name: str, url: str) -> dict[str, tuple[str, dict]]
 
 
 def check_refusals(client: httpx.Client, url: str, model_name: str) -> int:
-    for what, (target, arguments) in malformed_requests(model_name, url).items():
+    """Sends each malformed request; returns how many were sent."""
+    requests = malformed_requests(model_name, url)
+    for what, (target, arguments) in requests.items():
         status = client.post(target, **arguments).status_code
         if not 400 <= status < 500:
             raise CheckFailed(f"{what} got HTTP {status}, not 4xx")
-    return len(malformed_requests(model_name, url))
+    return len(requests)
 
 
 def probe(

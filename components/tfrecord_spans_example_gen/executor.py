@@ -10,7 +10,7 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from apache_beam.metrics import Metrics, MetricsFilter
+from apache_beam.metrics import Metrics
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.util import examples_utils
@@ -19,6 +19,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.beam_counters import committed_counters
 from components.spans import check_same_classes, span_window, window_from, write_spans
 from components.tfrecord_layout import SINGLE_SPLIT, read_labels, tfrecord_splits
 from contract.data import EVAL, LABELS_FILE, SPLITS, TRAIN
@@ -105,12 +106,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
         result = pipeline.run()
         result.wait_until_finish()
-        counts = {
-            metric.key.metric.name: metric.committed
-            for metric in result.metrics().query(MetricsFilter().with_namespace(_METRICS))[
-                "counters"
-            ]
-        }
+        counts = committed_counters(result, _METRICS)
         if labels[newest]:
             with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as handle:
                 handle.write("".join(f"{name}\n" for name in labels[newest]))
