@@ -1,9 +1,15 @@
 """TFX Trainer: trains AlexNet on the Transform graph's output, from the served model's
-weights when they fit (modules/warm_start.py), and exports it (modules/export.py)."""
+weights when they fit (modules/warm_start.py), and exports it (modules/export.py).
+
+Training is resumable across executions. Its backup is keyed by a fingerprint of the
+Trainer's inputs and settings, not by the execution's output URIs, which differ between a
+killed local run and its re-run, and between attempts of a retried Kubeflow pod.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -27,6 +33,8 @@ from modules.warm_start import WarmStart, load_served_weights, plan_warm_start
 
 HISTORY_FILE = "training_history.json"
 EPOCH_LOG = "epochs.jsonl"
+# <Trainer's output folder>/backup/<fingerprint>/: Keras' checkpoint and the epoch log.
+BACKUP_DIR = "backup"
 CROP_FRACTION = 0.875  # AlexNet's 224 of 256
 SHUFFLE_BUFFER = 1024
 
@@ -182,16 +190,46 @@ def make_dataset(
     return dataset.batch(hp.batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
 
+def training_fingerprint(fn_args: tfx.components.FnArgs) -> str:
+    """Identifies a training by its input artifacts and exec properties: a later execution
+    with the same fingerprint may resume its backup; any change starts afresh."""
+    identity = {
+        "train_files": sorted(fn_args.train_files),
+        "eval_files": sorted(fn_args.eval_files),
+        "transform_graph": fn_args.transform_graph_path,
+        "schema": fn_args.schema_path,
+        "base_model": fn_args.base_model,
+        "custom_config": fn_args.custom_config,
+        "train_steps": fn_args.train_steps,
+        "eval_steps": fn_args.eval_steps,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def backup_dir(fn_args: tfx.components.FnArgs) -> str:
+    """Beside the executions' output folders, so every execution of this Trainer finds it:
+    locally <root>/Trainer/model_run/<execution> -> <root>/Trainer/backup/<fingerprint>; on
+    Kubeflow .../<run>/Trainer/<attempt>/model_run -> .../<run>/Trainer/backup/<fingerprint>."""
+    node_dir = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
+    return os.path.join(node_dir, BACKUP_DIR, training_fingerprint(fn_args))
+
+
 class EpochLog(keras.callbacks.Callback):
-    """Appends each finished epoch to a JSON-lines file, which survives restarts."""
+    """Appends each finished epoch to a JSON-lines file, which survives restarts, and notes
+    the first epoch this execution trains (0 unless it resumed a backup)."""
 
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
+        self.first_epoch: int | None = None
         self._started = 0.0
         self._train_seconds: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+            if epoch:
+                logging.info("Trainer: resumed from its backup at epoch %d", epoch)
         self._started = time.perf_counter()
         self._train_seconds = None
         logging.info("Trainer: epoch %d starting", epoch)
@@ -242,7 +280,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     if warm.reuse:
         io_utils.copy_dir(fn_args.base_model, fn_args.serving_model_dir)
-        epochs, images_per_second, cache_note = [], 0.0, None
+        outcome = TrainingOutcome(epochs=[], images_per_second=0.0, cache_note=None)
     else:
         training_record = {
             "hyperparameters": hp.to_dict(),
@@ -251,9 +289,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             "warm_started_from": warm.version,
             "trained_on": trained_on,
         }
-        epochs, images_per_second, cache_note = train_and_export(
-            fn_args, inputs, class_names, plan, warm, training_record
-        )
+        outcome = train_and_export(fn_args, inputs, class_names, plan, warm, training_record)
+    epochs = outcome.epochs
     history = {
         "epochs": len(epochs),
         "loss": [record.get("loss") for record in epochs],
@@ -261,7 +298,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "val_loss": [record.get("val_loss") for record in epochs],
         "val_accuracy": [record.get("val_accuracy") for record in epochs],
         "epoch_seconds": [record["seconds"] for record in epochs],
-        "images_per_second": images_per_second,
+        "images_per_second": outcome.images_per_second,
+        "resumed_from_epoch": outcome.resumed_from_epoch,
         "device": ", ".join(plan.devices),
         "strategy": plan.strategy,
         "precision_policy": plan.policy,
@@ -269,11 +307,19 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "spans": spans,
         "warm_started_from": warm.version,
         "warm_start_note": warm.note,
-        "decoded_cache": cache_note,
+        "decoded_cache": outcome.cache_note,
     }
     history_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), HISTORY_FILE)
     with tf.io.gfile.GFile(history_path, "w") as handle:
         json.dump(history, handle, indent=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOutcome:
+    epochs: list[dict[str, Any]]  # every epoch's record, those before a resume included
+    images_per_second: float  # training, after this execution's first epoch
+    cache_note: str | None  # the decoded-image cache's plan
+    resumed_from_epoch: int = 0  # the first epoch this execution trained
 
 
 def train_and_export(
@@ -283,9 +329,9 @@ def train_and_export(
     plan: DevicePlan,
     warm: WarmStart,
     training_record: dict[str, Any],
-) -> tuple[list[dict[str, Any]], float, str]:
-    """Trains (resuming from a backup, else from `warm`) and exports the model; returns the
-    epoch records, the training images/s after the first epoch, and the cache's plan."""
+) -> TrainingOutcome:
+    """Trains (resuming from a backup, else from `warm`), exports the model and removes the
+    backup."""
     hp = inputs.hyperparameters
     logging.info(
         "Trainer: devices %s, strategy %s, precision policy %s",
@@ -322,12 +368,20 @@ def train_and_export(
         if warm.version is not None:
             load_served_weights(model, fn_args.base_model)
     steps_per_epoch = max(1, fn_args.train_steps // max(1, hp.epochs))
-    epoch_log = os.path.join(fn_args.model_run_dir, EPOCH_LOG)
+    backup = backup_dir(fn_args)
+    checkpoint = os.path.join(backup, "checkpoint")
+    epoch_log = os.path.join(backup, EPOCH_LOG)
+    tf.io.gfile.makedirs(backup)
+    if not tf.io.gfile.exists(checkpoint) and tf.io.gfile.exists(epoch_log):
+        tf.io.gfile.remove(epoch_log)  # records of epochs no checkpoint kept
+    logging.info("Trainer: backup in %s", backup)
+    epoch_logger = EpochLog(epoch_log)
     callbacks = [
-        # A backup of this execution (a retried pod, a resumed run) wins over the warm start.
-        keras.callbacks.BackupAndRestore(os.path.join(fn_args.model_run_dir, "backup")),
+        # Before the backup: a kill between the two retrains an epoch, never loses one.
+        epoch_logger,
+        # A backup of this training (a re-run, a retried pod) wins over the warm start.
+        keras.callbacks.BackupAndRestore(checkpoint),
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-        EpochLog(epoch_log),
         ProgressReport(hp.batch_size),
     ]
     model.fit(
@@ -354,7 +408,11 @@ def train_and_export(
         training_record,
     )
     epochs = read_epoch_log(epoch_log)
-    timed = epochs[1:] or epochs  # the first epoch includes tracing and cache filling
+    io_utils.copy_file(epoch_log, os.path.join(fn_args.model_run_dir, EPOCH_LOG), overwrite=True)
+    tf.io.gfile.rmtree(backup)
+    first = epoch_logger.first_epoch or 0
+    # This execution's epochs after its first, which includes tracing and cache filling.
+    timed = [record for record in epochs if record["epoch"] > first] or epochs[first:]
     images = steps_per_epoch * hp.batch_size * len(timed)
     seconds = sum(record["train_seconds"] for record in timed)
-    return epochs, images / max(1e-9, seconds), cache.note
+    return TrainingOutcome(epochs, images / max(1e-9, seconds), cache.note, first)

@@ -65,6 +65,8 @@ def training_facts(model_uri: str) -> dict[str, Any] | None:
         "class_names": history["class_names"],
         "warm_started_from": history["warm_started_from"],
         "warm_start_note": history["warm_start_note"],
+        # Models trained before training resumed across executions have no such entry.
+        "resumed_from_epoch": history.get("resumed_from_epoch", 0),
         "history_path": path,
     }
 

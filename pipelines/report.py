@@ -213,6 +213,7 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
                     ("precision policy", training.precision_policy),
                     ("images/s", f"{training.images_per_second:.1f}"),
                     ("warm start", training.warm_start_note),
+                    ("resumed from epoch", str(training.resumed_from_epoch)),
                 ]
             ),
             _img(training_chart(history), "training curves"),

@@ -50,6 +50,10 @@ class Training(_Record):
         description="The served version whose weights training started from; null: scratch."
     )
     warm_start_note: str = Field(description="Why training started where it did.")
+    resumed_from_epoch: int = Field(
+        description="0: trained from its first epoch; k: resumed a killed training's backup "
+        "and trained epochs k onward (the epoch history still covers every epoch)."
+    )
     history_path: str = Field(description="The Trainer's training_history.json.")
 
 

@@ -29,6 +29,11 @@ def describe(summary: RunSummary, components: bool = True) -> str:
             f"{training.images_per_second:.1f} images/s"
         )
         lines.append(f"Warm start: {training.warm_start_note}")
+        if training.resumed_from_epoch:
+            lines.append(
+                f"Resumed: epochs 0-{training.resumed_from_epoch - 1} came from the backup "
+                "of an interrupted run"
+            )
     if metrics := summary.metrics:
         baseline = summary.baseline_accuracy
         lines.append(

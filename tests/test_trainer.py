@@ -60,39 +60,82 @@ def _epoch_records(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_killed_trainer_resumes_from_its_last_epoch(first_run, tiny_wiring, node_id, tmp_path):
+def _backup_epochs(out):
+    """{fingerprint: epochs its backup's log records} for the Trainer's backups under OUT."""
+    return {
+        log.parent.name: [record["epoch"] for record in _epoch_records(log)]
+        for log in (out / "Trainer" / "backup").glob("*/epochs.jsonl")
+    }
+
+
+def _checkpointed(out):
+    """Whether a backup holds a finished checkpoint (TF writes its `checkpoint` file last)."""
+    return any((out / "Trainer" / "backup").glob("*/checkpoint/**/checkpoint"))
+
+
+def _history(out, execution):
+    path = out / "Trainer" / "model" / str(execution) / HISTORY_FILE
+    return json.loads(path.read_text())
+
+
+def test_killed_training_resumes_in_a_new_execution_unless_its_inputs_changed(
+    first_run, tiny_wiring, node_id, tmp_path
+):
+    """A re-run after a kill is a new Trainer execution with new output URIs: it resumes the
+    backup keyed by the training's fingerprint. Other hyperparameters train afresh."""
     summary, _ = first_run
     trainer = next(node for node in tiny_wiring.components if node.id == node_id("model"))
     # The custom_config the pipeline gives the Trainer, as JSON.
     (tmp_path / "custom_config.json").write_text(trainer.exec_properties["custom_config"])
     summary_path = tmp_path / "summary.json"
     summary_path.write_text(json.dumps(summary))
-    epochs_log = tmp_path / "run" / "epochs.jsonl"
     context = forkserver(["tfx.components.trainer.executor", "modules.trainer"])
-    arguments = (str(summary_path), str(tmp_path), 4, 60)
 
-    first = context.Process(target=run_trainer, args=arguments)
+    def trainer_process(execution, epochs):
+        return context.Process(
+            target=run_trainer, args=(str(summary_path), str(tmp_path), execution, epochs, 60)
+        )
+
+    first = trainer_process(1, 4)
     first.start()
     deadline = time.monotonic() + 300
-    while not _epoch_records(epochs_log) and first.is_alive():
+    while not _checkpointed(tmp_path) and first.is_alive():
         assert time.monotonic() < deadline, "no epoch finished in time"
         time.sleep(0.05)
-    first.kill()  # SIGKILL, as a crash or an evicted pod
+    first.kill()  # SIGKILL, as a crash, a closed laptop or an evicted pod
     first.join()
-    done_before_kill = {r["epoch"] for r in _epoch_records(epochs_log)}
-    assert 0 in done_before_kill and 3 not in done_before_kill
-    assert not (tmp_path / "model" / "Format-Serving" / "saved_model.pb").exists()
+    [(fingerprint, done)] = _backup_epochs(tmp_path).items()
+    assert 0 in done and 3 not in done
+    assert not (tmp_path / "Trainer" / "model" / "1" / "Format-Serving" / "saved_model.pb").exists()
 
-    second = context.Process(target=run_trainer, args=arguments)
-    second.start()
-    second.join(600)
-    assert second.exitcode == 0, (tmp_path / "trainer.log").read_text()[-3000:]
-    epochs = [r["epoch"] for r in _epoch_records(epochs_log)]
+    # Other hyperparameters (here: 1 epoch) are another training: it starts at epoch 0 and
+    # leaves the killed training's backup alone.
+    other = trainer_process(2, 1)
+    other.start()
+    other.join(600)
+    assert other.exitcode == 0, (tmp_path / "trainer.log").read_text()[-3000:]
+    assert _history(tmp_path, 2)["resumed_from_epoch"] == 0
+    assert list(_backup_epochs(tmp_path)) == [fingerprint]
+
+    # The same training again, as a new execution: it continues after the last finished
+    # epoch, and its history covers all four.
+    resumed = trainer_process(3, 4)
+    resumed.start()
+    resumed.join(600)
+    assert resumed.exitcode == 0, (tmp_path / "trainer.log").read_text()[-3000:]
+    history = _history(tmp_path, 3)
+    assert history["resumed_from_epoch"] == max(done) + 1
+    assert history["epochs"] == 4 and None not in history["loss"]
+    epochs = [
+        r["epoch"]
+        for r in _epoch_records(tmp_path / "Trainer" / "model_run" / "3" / "epochs.jsonl")
+    ]
     assert epochs.count(0) == 1, f"restarted from epoch 0: {epochs}"
     assert sorted(set(epochs)) == [0, 1, 2, 3]
-    history = json.loads((tmp_path / "model" / "training_history.json").read_text())
-    assert history["epochs"] == 4
-    assert (tmp_path / "model" / "Format-Serving" / "saved_model.pb").exists()
+    assert (tmp_path / "Trainer" / "model" / "3" / "Format-Serving" / "saved_model.pb").exists()
+    # A finished training removes its backup.
+    assert _backup_epochs(tmp_path) == {}
+    assert not (tmp_path / "Trainer" / "backup" / fingerprint).exists()
 
 
 SIGNATURE_CHECK = textwrap.dedent("""

@@ -1,5 +1,6 @@
-"""Runs the TFX Trainer executor on fixed input and output artifacts, as a re-launched
-Trainer (a retried Kubeflow pod, say) would: same output URIs, same model_run_dir."""
+"""Runs the TFX Trainer executor on the first run's examples and transform graph, as a
+Trainer execution of a local run would: outputs in OUT/Trainer/<output key>/<execution>.
+Each call with a new `execution` is a new execution, as a re-run after a kill is."""
 
 import json
 import os
@@ -16,8 +17,8 @@ def artifact(cls, uri, **properties):
     return instance
 
 
-def run_trainer(summary_path: str, out: str, epochs: int, steps: int) -> None:
-    """The Trainer on the summary's examples, transform graph and schema; outputs in OUT."""
+def run_trainer(summary_path: str, out: str, execution: int, epochs: int, steps: int) -> None:
+    """The Trainer on the summary's examples, transform graph and schema."""
     with open(os.path.join(out, "trainer.log"), "a") as log:  # this process's output
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
@@ -40,8 +41,11 @@ def run_trainer(summary_path: str, out: str, epochs: int, steps: int) -> None:
             "schema": [artifact(standard_artifacts.Schema, lineage["schema"])],
         },
         {
-            "model": [artifact(standard_artifacts.Model, os.path.join(out, "model"))],
-            "model_run": [artifact(standard_artifacts.ModelRun, os.path.join(out, "run"))],
+            key: [artifact(cls, os.path.join(out, "Trainer", key, str(execution)))]
+            for key, cls in (
+                ("model", standard_artifacts.Model),
+                ("model_run", standard_artifacts.ModelRun),
+            )
         },
         {
             "run_fn": "modules.trainer.run_fn",
