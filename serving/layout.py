@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 
 import tensorflow as tf
 
@@ -27,6 +29,52 @@ def complete_versions(base: str) -> list[int]:
         if name.isdigit() and tf.io.gfile.exists(os.path.join(base, name, "saved_model.pb")):
             versions.append(int(name))
     return sorted(versions)
+
+
+# A push copies into <base>/.tmp-<host>-<pid>-<random> and renames it to its version.
+STAGING_PREFIX = ".tmp-"
+# A staging folder from another host is left alone this long: its pusher may still run.
+STAGING_MAX_AGE_SECONDS = 24 * 3600
+
+
+def staging_name(token: str) -> str:
+    return f"{STAGING_PREFIX}{socket.gethostname()}-{os.getpid()}-{token}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def abandoned_staging(base: str, now: float | None = None) -> list[str]:
+    """Staging folders whose push died: from a process on this host that has ended, or
+    older than STAGING_MAX_AGE_SECONDS (another host's, say a Kubeflow pod's)."""
+    if not tf.io.gfile.isdir(base):
+        return []
+    now = time.time() if now is None else now
+    found = []
+    for name in tf.io.gfile.listdir(base):
+        name = name.rstrip("/")
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        host, _, pid = name[len(STAGING_PREFIX) :].rpartition("-")[0].rpartition("-")
+        path = os.path.join(base, name)
+        if host == socket.gethostname() and pid.isdigit():
+            if not _process_alive(int(pid)):
+                found.append(path)
+            continue
+        try:
+            modified = tf.io.gfile.stat(path).mtime_nsec / 1e9
+        except tf.errors.NotFoundError:
+            continue  # its push finished meanwhile
+        if now - modified > STAGING_MAX_AGE_SECONDS:
+            found.append(path)
+    return found
 
 
 # Rolled-back versions move here, hidden from TF Serving and KServe, never deleted.

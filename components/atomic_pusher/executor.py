@@ -13,6 +13,7 @@ Differences from TFX's filesystem push:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -28,7 +29,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components.evaluation_metrics import candidate_accuracy
-from contract.data import TRAIN
+from contract.data import TRAIN, is_remote
 from contract.model_files import PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 from serving import layout as serving_layout
 
@@ -37,11 +38,43 @@ STATISTICS_KEY = "statistics"
 EVALUATION_KEY = "evaluation"
 
 
-def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tuple[int, str]:
-    """Copies a SavedModel and `extras` ({relative path: content}) to base/<next version>;
-    returns (version, path)."""
-    tf.io.gfile.makedirs(base)
-    staging = os.path.join(base, f".tmp-{uuid.uuid4().hex}")
+RETRY_HINT = (
+    "The model stays in the pipeline root: run the same command again once this is fixed, "
+    "and that run pushes it."
+)
+
+
+def open_staging(base: str) -> str:
+    """Makes <serving_dir>/<model_name> with a new staging folder in it, after removing
+    those of interrupted pushes; returns the staging folder. A missing parent, or a target
+    that cannot be written, is an error naming the path."""
+    serving_dir = os.path.dirname(base.rstrip("/"))
+    parent = os.path.dirname(serving_dir)
+    # A missing parent is often an unmounted volume: do not fill the disk beneath it.
+    if not is_remote(base) and not os.path.isdir(parent):
+        raise FileNotFoundError(
+            f"Cannot push to {base}: the serving directory's parent {parent} does not exist. "
+            f"Create it or mount its volume, or pass another --serving-dir. {RETRY_HINT}"
+        )
+    staging = os.path.join(base, serving_layout.staging_name(uuid.uuid4().hex[:12]))
+    try:
+        tf.io.gfile.makedirs(base)
+        for abandoned in serving_layout.abandoned_staging(base):
+            logging.info("Removing %s, left by an interrupted push.", abandoned)
+            with contextlib.suppress(tf.errors.NotFoundError):  # another pusher's cleanup
+                tf.io.gfile.rmtree(abandoned)
+        tf.io.gfile.makedirs(staging)
+    except (OSError, tf.errors.OpError) as error:
+        reason = error.message if isinstance(error, tf.errors.OpError) else error.strerror
+        raise PermissionError(
+            f"Cannot push to {base}: {reason}. Make it writable, or pass another "
+            f"--serving-dir. {RETRY_HINT}"
+        ) from error
+    return staging
+
+
+def _stage(model_path: str, staging: str, extras: dict[str, bytes]) -> None:
+    """The SavedModel and extras into the staging folder, saved_model.pb last."""
     io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
     for relative, content in extras.items():
         tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
@@ -50,6 +83,17 @@ def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tup
     io_utils.copy_file(
         os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb")
     )
+
+
+def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tuple[int, str]:
+    """Copies a SavedModel and `extras` ({relative path: content}) to base/<next version>;
+    returns (version, path)."""
+    staging = open_staging(base)
+    try:
+        _stage(model_path, staging, extras)
+    except BaseException:
+        tf.io.gfile.rmtree(staging)  # a failed copy (a full disk, say) leaves nothing
+        raise
     while True:
         version = serving_layout.next_version(base)
         target = os.path.join(base, str(version))
