@@ -8,12 +8,15 @@ killed local run and its re-run, and between attempts of a retried Kubeflow pod.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -23,7 +26,7 @@ from tfx import v1 as tfx
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE, SPANS_FILE
+from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE, SPANS_FILE, is_remote
 from modules.decoded_cache import plan_cache
 from modules.export import export_model
 from modules.hyperparameters import Hyperparameters, check_known_keys
@@ -214,6 +217,30 @@ def backup_dir(fn_args: tfx.components.FnArgs) -> str:
     return os.path.join(node_dir, BACKUP_DIR, training_fingerprint(fn_args))
 
 
+@contextlib.contextmanager
+def claim_backup(fn_args: tfx.components.FnArgs) -> Iterator[str]:
+    """The training's backup folder, locked for this process. When another live process
+    holds it (the same training in a concurrent run), this execution keeps a backup of its
+    own in its model_run folder instead. The lock dies with its process, even on SIGKILL."""
+    shared = backup_dir(fn_args)
+    tf.io.gfile.makedirs(shared)
+    if is_remote(shared):  # no file locks there; Kubeflow runs each have their own folder
+        yield shared
+        return
+    with open(os.path.join(shared, "lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            private = os.path.join(fn_args.model_run_dir, BACKUP_DIR)
+            logging.info(
+                "Trainer: %s is in use by a concurrent run; backing up to %s", shared, private
+            )
+            tf.io.gfile.makedirs(private)
+            yield private
+            return
+        yield shared
+
+
 class EpochLog(keras.callbacks.Callback):
     """Appends each finished epoch to a JSON-lines file, which survives restarts, and notes
     the first epoch this execution trains (0 unless it resumed a backup)."""
@@ -314,6 +341,47 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         json.dump(history, handle, indent=2)
 
 
+def steps_per_epoch(fn_args: tfx.components.FnArgs, hp: Hyperparameters) -> int:
+    return max(1, fn_args.train_steps // max(1, hp.epochs))
+
+
+def fit_resumably(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    evaluation: tf.data.Dataset,
+    hp: Hyperparameters,
+    fn_args: tfx.components.FnArgs,
+    backup: str,
+) -> int:
+    """model.fit with a checkpoint and an epoch log in `backup`, continuing after the last
+    epoch they hold; returns the first epoch this call trained (hp.epochs: none left)."""
+    checkpoint = os.path.join(backup, "checkpoint")
+    epoch_log = os.path.join(backup, EPOCH_LOG)
+    if not tf.io.gfile.exists(checkpoint) and tf.io.gfile.exists(epoch_log):
+        tf.io.gfile.remove(epoch_log)  # records of epochs no checkpoint kept
+    logging.info("Trainer: backup in %s", backup)
+    epoch_logger = EpochLog(epoch_log)
+    callbacks = [
+        # Before the backup: a kill between the two retrains an epoch, never loses one.
+        epoch_logger,
+        # A backup of this training (a re-run, a retried pod) wins over the warm start.
+        # Kept after fit(): a kill during the export then resumes at the export.
+        keras.callbacks.BackupAndRestore(checkpoint, delete_checkpoint=False),
+        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+        ProgressReport(hp.batch_size),
+    ]
+    model.fit(
+        train,
+        epochs=hp.epochs,
+        steps_per_epoch=steps_per_epoch(fn_args, hp),
+        validation_data=evaluation,
+        validation_steps=max(1, fn_args.eval_steps),
+        callbacks=callbacks,
+        verbose=0,  # ProgressReport and EpochLog report instead
+    )
+    return hp.epochs if epoch_logger.first_epoch is None else epoch_logger.first_epoch
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingOutcome:
     epochs: list[dict[str, Any]]  # every epoch's record, those before a resume included
@@ -367,52 +435,29 @@ def train_and_export(
         )
         if warm.version is not None:
             load_served_weights(model, fn_args.base_model)
-    steps_per_epoch = max(1, fn_args.train_steps // max(1, hp.epochs))
-    backup = backup_dir(fn_args)
-    checkpoint = os.path.join(backup, "checkpoint")
-    epoch_log = os.path.join(backup, EPOCH_LOG)
-    tf.io.gfile.makedirs(backup)
-    if not tf.io.gfile.exists(checkpoint) and tf.io.gfile.exists(epoch_log):
-        tf.io.gfile.remove(epoch_log)  # records of epochs no checkpoint kept
-    logging.info("Trainer: backup in %s", backup)
-    epoch_logger = EpochLog(epoch_log)
-    callbacks = [
-        # Before the backup: a kill between the two retrains an epoch, never loses one.
-        epoch_logger,
-        # A backup of this training (a re-run, a retried pod) wins over the warm start.
-        keras.callbacks.BackupAndRestore(checkpoint),
-        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-        ProgressReport(hp.batch_size),
-    ]
-    model.fit(
-        train,
-        epochs=hp.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=evaluation,
-        validation_steps=max(1, fn_args.eval_steps),
-        callbacks=callbacks,
-        verbose=0,  # ProgressReport and EpochLog report instead
-    )
-
-    # Served in float32 whatever trained it: the serving CPU may lack bfloat16 or float16
-    # arithmetic. Mixed precision keeps its weights in float32, so they copy over as they are.
-    keras.mixed_precision.set_global_policy("float32")
-    served = build_alexnet(len(class_names), hp.image_size, hp.width_multiplier, hp.dropout)
-    served.set_weights(model.get_weights())
-    export_model(
-        served,
-        tft.TFTransformOutput(fn_args.transform_output),  # its TFT layer made under float32
-        inputs.image_feature,
-        class_names,
-        fn_args.serving_model_dir,
-        training_record,
-    )
-    epochs = read_epoch_log(epoch_log)
-    io_utils.copy_file(epoch_log, os.path.join(fn_args.model_run_dir, EPOCH_LOG), overwrite=True)
-    tf.io.gfile.rmtree(backup)
-    first = epoch_logger.first_epoch or 0
-    # This execution's epochs after its first, which includes tracing and cache filling.
-    timed = [record for record in epochs if record["epoch"] > first] or epochs[first:]
-    images = steps_per_epoch * hp.batch_size * len(timed)
-    seconds = sum(record["train_seconds"] for record in timed)
-    return TrainingOutcome(epochs, images / max(1e-9, seconds), cache.note, first)
+    with claim_backup(fn_args) as backup:
+        first = fit_resumably(model, train, evaluation, hp, fn_args, backup)
+        # Served in float32 whatever trained it: the serving CPU may lack bfloat16 or float16
+        # arithmetic. Mixed precision keeps its weights in float32, so they copy over as they are.
+        keras.mixed_precision.set_global_policy("float32")
+        served = build_alexnet(len(class_names), hp.image_size, hp.width_multiplier, hp.dropout)
+        served.set_weights(model.get_weights())
+        export_model(
+            served,
+            tft.TFTransformOutput(fn_args.transform_output),  # its TFT layer made under float32
+            inputs.image_feature,
+            class_names,
+            fn_args.serving_model_dir,
+            training_record,
+        )
+        epoch_log = os.path.join(backup, EPOCH_LOG)
+        epochs = read_epoch_log(epoch_log)
+        io_utils.copy_file(
+            epoch_log, os.path.join(fn_args.model_run_dir, EPOCH_LOG), overwrite=True
+        )
+        tf.io.gfile.rmtree(backup)
+        # This execution's epochs after its first, which includes tracing and cache filling.
+        timed = [record for record in epochs if record["epoch"] > first] or epochs[first:]
+        images = steps_per_epoch(fn_args, hp) * hp.batch_size * len(timed)
+        seconds = sum(record["train_seconds"] for record in timed)
+        return TrainingOutcome(epochs, images / max(1e-9, seconds), cache.note, first)
