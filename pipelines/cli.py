@@ -175,6 +175,12 @@ def demo_data(out: str, per_class: int, seed: int, spans: int | None) -> None:
     click.echo(f"wrote {len(paths)} images to {out}")
 
 
+RESUME_HINT = (
+    "Interrupted. To resume, run the same command again: finished components are reused "
+    "and the Trainer continues after its last finished epoch."
+)
+
+
 @main.command()
 @pipeline_config
 @click.option("--to", "to_component", help="Run up to and including this component.")
@@ -218,6 +224,11 @@ def run(
             summary = run_pipeline(config, to_component, orchestrator, run_id=run_id)
         except PipelineFailed as error:
             failure, summary = error, error.summary
+        except KeyboardInterrupt:
+            summary = None
+    if summary is None:
+        click.echo(RESUME_HINT, err=True)
+        raise SystemExit(130)  # the shell's code for SIGINT
     if failure:
         click.echo(describe(summary))
         raise click.ClickException(str(failure)) from failure

@@ -18,8 +18,12 @@ NODE_CONTEXT = "node"
 PIPELINE_CONTEXT = "pipeline"
 
 
+class StoreUnreadable(ValueError):
+    """The MLMD store is corrupt, truncated, or from an incompatible ML Metadata version."""
+
+
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
-    """The store, read-only; a missing file is an error that says what to do."""
+    """The store, read-only; a missing or unreadable file is an error that says what to do."""
     if not os.path.exists(metadata_path):
         raise FileNotFoundError(
             f"No pipeline metadata at {metadata_path}; run the pipeline first or point "
@@ -28,7 +32,24 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = metadata_path
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
+    try:
+        return metadata_store.MetadataStore(connection)
+    except RuntimeError as error:  # how MLMD's SQLite source reports both
+        raise StoreUnreadable(_unreadable(metadata_path, str(error))) from error
+
+
+def _unreadable(metadata_path: str, error: str) -> str:
+    root = os.path.dirname(metadata_path)
+    if "database version" in error:  # "MLMD database version 11 is greater than library ..."
+        reason = f"it was written by another ML Metadata version ({error.split('.')[0]})"
+    else:  # "Error when executing query: file is not a database query: ..."
+        detail = error.split("query:")[1] if "query:" in error else error
+        reason = f"it is corrupt or truncated ({detail.strip()})"
+    return (
+        f"Cannot read the pipeline's metadata store {metadata_path}: {reason}. Move the "
+        f"pipeline root aside (mv {root} {root}.old) and run again, which starts a new "
+        "history; or pass another --output-root."
+    )
 
 
 def string_property(artifact: metadata_store_pb2.Artifact, name: str) -> str | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,8 @@ def run_pipeline(
     The run's logs go to runs/<run_id>/pipeline.log."""
     if orchestrator not in ORCHESTRATORS:
         raise ValueError(f"orchestrator must be one of {ORCHESTRATORS}, got {orchestrator!r}.")
+    if os.path.exists(config.metadata_path):
+        open_store(config.metadata_path)  # a corrupt or incompatible store: a one-line error
     wiring = wire(config, inspect_data(config))
     node_ids = wiring.node_ids()
     if to_component and to_component not in node_ids:
@@ -112,11 +116,29 @@ def run_pipeline(
     (run_dir / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n")
     if error is not None:
         raise PipelineFailed(
-            f"Component {failed} failed: {error}\nFull logs: {log_path}\n"
+            f"Component {failed} failed: {_explain(error, config)}\nFull logs: {log_path}\n"
             f"Summary: {run_dir / 'summary.json'}",
             summary,
         ) from error
     return summary
+
+
+def _explain(error: BaseException, config: PipelineConfig) -> str:
+    """The error, or for a full disk, what to do about it: Beam and TensorFlow wrap the
+    OSError in errors of their own, several screens long."""
+    chain = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    text = " ".join(str(item) for item in chain)
+    if any(getattr(item, "errno", None) == errno.ENOSPC for item in chain) or (
+        "No space left on device" in text
+    ):
+        return (
+            f"no space left on the disk under {config.pipeline_root_path}. Free some space, "
+            "then run the same command again: completed components are reused."
+        )
+    return str(chain[0])
 
 
 def _failed_component(summary: RunSummary, node_ids: list[str], to_component: str | None) -> str:
