@@ -3,12 +3,15 @@
 For each task of root.dag.tasks, in dependency order:
 1. build the ExecutorInput that replaces the `{{$}}` placeholder: parameter constants,
    input artifacts from the producers' executor_output.json, output artifact URIs under
-   <root>/<run>/<task>/<key>, and the output file;
+   <root>/<run>/<task>/<attempt>/<key> (KFP 2's driver salts each attempt's URIs), and the
+   output file;
 2. run the lifecycle.preCacheCheck driver first when there is one (ExampleGen's), keep its
    parameterValues and merge its artifact metadata into the outputs;
 3. run container.command + args (`python -m MODULE ARGS`) with this project's Python as
    the container;
 4. read executor_output.json for downstream tasks.
+A task named in `kill_first` is SIGKILLed once its condition holds, as an evicted pod is,
+and retried, as a task with a retry policy is.
 Image and resources are ignored: only a cluster tests those. A task this harness cannot run
 (a resolver or importer) fails the run with its name.
 
@@ -20,10 +23,13 @@ once, so a task does not spend 15-30 s importing TensorFlow and TFX before it st
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import runpy
 import sys
+import time
+from collections.abc import Callable
 from graphlib import TopologicalSorter
 from typing import Any
 
@@ -77,93 +83,134 @@ class TaskRunner:
     def __init__(self, executors: dict[str, Any]) -> None:
         self._context = forkserver(_preloads(executors))
 
-    def run(self, command: list[str], executor_input: dict, log_path: str) -> None:
+    def run(
+        self,
+        command: list[str],
+        executor_input: dict,
+        log_path: str,
+        kill_when: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Runs the command; with `kill_when`, SIGKILLs it once that holds. Returns whether
+        it ran to the end."""
         payload = json.dumps(executor_input)
         args = [payload if arg == "{{$}}" else arg for arg in command[3:]]
         module = _python_module(command)
         process = self._context.Process(target=_task_main, args=(module, args, log_path))
         process.start()
+        while kill_when and process.is_alive():
+            if kill_when():
+                process.kill()
+                process.join()
+                return False
+            time.sleep(0.05)
         process.join()
         if process.exitcode != 0:
             raise RuntimeError(f"python -m {module} exited {process.exitcode}; see {log_path}")
+        return True
 
 
-def run_spec(spec_path: str, root: str, run_id: str) -> dict[str, dict]:
-    """Runs every task; returns {task: executor output artifacts}."""
+def run_spec(
+    spec_path: str,
+    root: str,
+    run_id: str,
+    kill_first: dict[str, Callable[[str], bool]] | None = None,
+) -> dict[str, dict]:
+    """Runs every task; returns {task: executor output artifacts}. `kill_first`: {task:
+    condition on its folder}, for tasks whose first attempt is killed and then retried."""
+    kill_first = kill_first or {}
     with open(spec_path) as handle:
         spec = yaml.safe_load(handle)
-    tasks = spec["root"]["dag"]["tasks"]
-    executors = spec["deploymentSpec"]["executors"]
-    runner = TaskRunner(executors)
+    runner = TaskRunner(spec["deploymentSpec"]["executors"])
     outputs: dict[str, dict] = {}
-    for name in _order(tasks):
-        task = tasks[name]
-        component = spec["components"][task["componentRef"]["name"]]
-        executor = executors[component["executorLabel"]]
-        if "container" not in executor:
-            raise UnsupportedTask(
-                f"task {name} is a {next(iter(executor))} executor, which "
-                "needs the KFP backend's metadata queries"
-            )
+    for name in _order(spec["root"]["dag"]["tasks"]):
         task_dir = os.path.join(root, run_id, name)
-        os.makedirs(task_dir, exist_ok=True)
-        output_file = os.path.join(task_dir, "executor_output.json")
-        parameters = {
-            key: value["runtimeValue"]["constant"]
-            for key, value in task.get("inputs", {}).get("parameters", {}).items()
-        }
-        artifacts = {}
-        for key, value in task.get("inputs", {}).get("artifacts", {}).items():
-            source = value["taskOutputArtifact"]
-            produced = outputs[source["producerTask"]][source["outputArtifactKey"]]
-            artifacts[key] = copy.deepcopy(produced)
-        out_artifacts = {
-            key: {
-                "artifacts": [
-                    {
-                        "name": f"{run_id}-{name}-{key}",
-                        "type": definition["artifactType"],
-                        "uri": os.path.join(task_dir, key),
-                        "metadata": {},
-                    }
-                ]
-            }
-            for key, definition in component.get("outputDefinitions", {})
-            .get("artifacts", {})
-            .items()
-        }
-        executor_input = {
-            "inputs": {"parameterValues": parameters, "artifacts": artifacts},
-            "outputs": {"artifacts": out_artifacts, "outputFile": output_file},
-        }
-        container = executor["container"]
-        log_path = os.path.join(task_dir, "log.txt")
-        driver = container.get("lifecycle", {}).get("preCacheCheck")
-        if driver:
-            runner.run(driver["command"] + driver["args"], executor_input, log_path)
-            with open(output_file) as handle:
-                driven = json.load(handle)
-            parameters.update(driven.get("parameterValues", {}))
-            for key, value in driven.get("artifacts", {}).items():
-                for produced, declared in zip(
-                    value["artifacts"], out_artifacts[key]["artifacts"], strict=False
-                ):
-                    declared["metadata"].update(produced.get("metadata", {}))
-            os.remove(output_file)
-        runner.run(container["command"] + container["args"], executor_input, log_path)
-        with open(output_file) as handle:
-            produced = json.load(handle).get("artifacts", {})
-        outputs[name] = {
-            key: {
-                "artifacts": [
-                    {**declared, **item, "type": declared["type"]}
-                    for declared, item in zip(
-                        out_artifacts[key]["artifacts"],
-                        produced.get(key, out_artifacts[key])["artifacts"],
-                        strict=False,
-                    )
-                ]
-            }
-            for key in out_artifacts
-        }
+        condition = kill_first.get(name)
+        if condition:
+            killed_when = functools.partial(condition, task_dir)
+            _run_task(runner, spec, name, outputs, task_dir, 1, run_id, killed_when)
+        attempt = 2 if condition else 1
+        outputs[name] = _run_task(runner, spec, name, outputs, task_dir, attempt, run_id, None)
     return outputs
+
+
+def _run_task(
+    runner: TaskRunner,
+    spec: dict[str, Any],
+    name: str,
+    outputs: dict[str, dict],
+    task_dir: str,
+    attempt: int,
+    run_id: str,
+    kill_when: Callable[[], bool] | None,
+) -> dict[str, Any]:
+    """One attempt of a task; returns its output artifacts."""
+    task = spec["root"]["dag"]["tasks"][name]
+    component = spec["components"][task["componentRef"]["name"]]
+    executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
+    if "container" not in executor:
+        raise UnsupportedTask(
+            f"task {name} is a {next(iter(executor))} executor, which "
+            "needs the KFP backend's metadata queries"
+        )
+    attempt_dir = os.path.join(task_dir, str(attempt))
+    os.makedirs(attempt_dir, exist_ok=True)
+    output_file = os.path.join(attempt_dir, "executor_output.json")
+    parameters = {
+        key: value["runtimeValue"]["constant"]
+        for key, value in task.get("inputs", {}).get("parameters", {}).items()
+    }
+    artifacts = {}
+    for key, value in task.get("inputs", {}).get("artifacts", {}).items():
+        source = value["taskOutputArtifact"]
+        produced = outputs[source["producerTask"]][source["outputArtifactKey"]]
+        artifacts[key] = copy.deepcopy(produced)
+    out_artifacts = {
+        key: {
+            "artifacts": [
+                {
+                    "name": f"{run_id}-{name}-{key}",
+                    "type": definition["artifactType"],
+                    "uri": os.path.join(attempt_dir, key),
+                    "metadata": {},
+                }
+            ]
+        }
+        for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items()
+    }
+    executor_input = {
+        "inputs": {"parameterValues": parameters, "artifacts": artifacts},
+        "outputs": {"artifacts": out_artifacts, "outputFile": output_file},
+    }
+    container = executor["container"]
+    log_path = os.path.join(attempt_dir, "log.txt")
+    driver = container.get("lifecycle", {}).get("preCacheCheck")
+    if driver:
+        runner.run(driver["command"] + driver["args"], executor_input, log_path)
+        with open(output_file) as handle:
+            driven = json.load(handle)
+        parameters.update(driven.get("parameterValues", {}))
+        for key, value in driven.get("artifacts", {}).items():
+            for produced, declared in zip(
+                value["artifacts"], out_artifacts[key]["artifacts"], strict=False
+            ):
+                declared["metadata"].update(produced.get("metadata", {}))
+        os.remove(output_file)
+    if not runner.run(
+        container["command"] + container["args"], executor_input, log_path, kill_when
+    ):
+        return {}
+    with open(output_file) as handle:
+        produced = json.load(handle).get("artifacts", {})
+    return {
+        key: {
+            "artifacts": [
+                {**declared, **item, "type": declared["type"]}
+                for declared, item in zip(
+                    out_artifacts[key]["artifacts"],
+                    produced.get(key, out_artifacts[key])["artifacts"],
+                    strict=False,
+                )
+            ]
+        }
+        for key in out_artifacts
+    }

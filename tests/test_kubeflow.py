@@ -5,6 +5,7 @@ import json
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import yaml
@@ -248,8 +249,12 @@ def test_submit_to_unreachable_host_fails_clearly_and_quickly():
     assert time.monotonic() - started < 90
 
 
+# A finished checkpoint in a Trainer backup: TF writes its `checkpoint` file last.
+CHECKPOINT = "backup/*/checkpoint/**/checkpoint"
+
+
 @pytest.fixture(scope="module")
-def conformance(tmp_path_factory):
+def conformance(tmp_path_factory, node_id):
     """The tiny pipeline compiled once, with local URIs, then executed from the spec alone:
     on data with span 1 (it pushes v1), and again after span 2 arrived."""
     from kfp_launcher import run_spec
@@ -257,6 +262,7 @@ def conformance(tmp_path_factory):
     from pipelines.demo_data import write_demo_spans
 
     base = tmp_path_factory.mktemp("kfp-run")
+    trainer = node_id("model")
     write_demo_spans(base / "arriving", 2, per_class=40, seed=5)
     (base / "data").mkdir()
     (base / "arriving" / "span-1").rename(base / "data" / "span-1")
@@ -273,7 +279,13 @@ def conformance(tmp_path_factory):
         gpus="0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    first = run_spec(str(spec), str(base / "root"), "run-1")
+    # The first run's Trainer pod is killed once it has a checkpoint, and retried.
+    first = run_spec(
+        str(spec),
+        str(base / "root"),
+        "run-1",
+        kill_first={trainer: lambda task_dir: any(Path(task_dir).glob(CHECKPOINT))},
+    )
     (base / "arriving" / "span-2").rename(base / "data" / "span-2")
     second = run_spec(str(spec), str(base / "root"), "run-2")
     return first, second, base / "serving" / "alexnet"
@@ -311,6 +323,20 @@ def test_compiled_spec_runs_every_task_and_pushes(conformance, artifact):
     assert push["pushed"] == 1 and push["pushed_version"] == "1"
     assert (serving / "1" / "saved_model.pb").exists()
     assert (serving / "1" / "assets.extra" / "tf_serving_warmup_requests").exists()
+
+
+def test_a_retried_trainer_pod_resumes_from_its_last_epoch(conformance, artifact, node_id):
+    """Its attempts write to different URIs (KFP salts them); the backup is found by the
+    training's fingerprint, and the retry trains the remaining epochs only."""
+    first, _, _ = conformance
+    history = _history(first, artifact)
+    assert history["resumed_from_epoch"] >= 1
+    assert history["epochs"] == 4 and None not in history["loss"]
+    model = Path(artifact(first, "model")["uri"])
+    trainer_dir = model.parent.parent
+    assert model.parent.name == "2"  # the retry's outputs
+    assert not (trainer_dir / "1" / "model" / "Format-Serving" / "saved_model.pb").exists()
+    assert not list(trainer_dir.glob("backup/*/checkpoint"))
 
 
 def test_the_same_spec_picks_up_the_new_span_and_warm_starts(conformance, artifact):
