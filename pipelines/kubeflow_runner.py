@@ -22,6 +22,13 @@ DEFAULT_CPU, DEFAULT_MEMORY = 2.0, 8.0
 # Artifact roles whose producer depends on state outside its inputs (the serving directory):
 # Kubeflow must not cache it.
 UNCACHEABLE_ROLES = ("baseline_model",)
+# An evicted or crashed Trainer pod is retried; it resumes from its backup's last epoch.
+TRAINER_RETRY_POLICY = {
+    "maxRetryCount": 2,
+    "backoffDuration": "60s",
+    "backoffFactor": 2.0,
+    "backoffMaxDuration": "600s",
+}
 
 
 def resources(trainer: bool, gpus: int, gpu_type: str) -> ResourceSpec:
@@ -70,6 +77,8 @@ def compile_pipeline(
     for task_name, task in spec["root"]["dag"]["tasks"].items():
         if task_name in uncacheable:
             task["cachingOptions"] = {"enableCache": False}
+        if task_name == trainer_id:
+            task["retryPolicy"] = TRAINER_RETRY_POLICY
         # TFX's step builder drops the platform config of FileBasedExampleGen tasks.
         container = spec["deploymentSpec"]["executors"][f"{task_name}_executor"]["container"]
         container.setdefault("resources", json_format.MessageToDict(task_resources[task_name]))

@@ -11,7 +11,7 @@ For each task of root.dag.tasks, in dependency order:
    the container;
 4. read executor_output.json for downstream tasks.
 A task named in `kill_first` is SIGKILLed once its condition holds, as an evicted pod is,
-and retried, as a task with a retry policy is.
+and retried, which its retryPolicy must allow.
 Image and resources are ignored: only a cluster tests those. A task this harness cannot run
 (a resolver or importer) fails the run with its name.
 
@@ -126,6 +126,9 @@ def run_spec(
         task_dir = os.path.join(root, run_id, name)
         condition = kill_first.get(name)
         if condition:
+            retries = spec["root"]["dag"]["tasks"][name].get("retryPolicy", {})
+            if retries.get("maxRetryCount", 0) < 1:
+                raise UnsupportedTask(f"task {name} has no retry policy; KFP would not retry it")
             killed_when = functools.partial(condition, task_dir)
             _run_task(runner, spec, name, outputs, task_dir, 1, run_id, killed_when)
         attempt = 2 if condition else 1

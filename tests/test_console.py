@@ -25,17 +25,11 @@ LIBRARIES = re.compile(r"WARNING|I0000|E0000|W0000|absl|tensorflow|Deprecat|cuIn
 
 
 @pytest.fixture(scope="module")
-def quiet_run(tmp_path_factory, demo_dir):
-    """A whole tiny run in a process of its own, its output captured as a CI log would be."""
-    out = tmp_path_factory.mktemp("console")
-    result = subprocess.run(
-        ["alexnet-tfx", "run", "--data", demo_dir, "--preset", "tiny", "--output-root", out],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = next(out.glob("runs/*/pipeline.log")).read_text()
-    return result, log
+def quiet_run(first_run):
+    """The first whole tiny run, in a process of its own, its output captured as a CI log
+    would be, and its log file."""
+    summary, result = first_run
+    return result, open(summary["log_path"]).read()
 
 
 def test_the_console_shows_only_progress_and_results(quiet_run):

@@ -21,6 +21,8 @@ from forked import forkserver
 from serving import layout
 
 MODEL = "alexnet"
+# Long enough (about 2 s with the tiny preset) that the signal lands inside an epoch.
+STEPS_PER_EPOCH = "400"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def drill(tmp_path_factory, demo_dir, node_id, context):
     serving = root / "volume" / "serving"
     command = [
         "run", "--data", str(demo_dir), "--preset", "tiny", "--output-root", str(root),
-        "--serving-dir", str(serving), "--epochs", "3", "--steps-per-epoch", "30",
+        "--serving-dir", str(serving), "--epochs", "3", "--steps-per-epoch", STEPS_PER_EPOCH,
     ]  # fmt: skip
     log = root / "interrupted.log"
     process = context.Process(target=run_command, args=(command, str(log)))

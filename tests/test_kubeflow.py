@@ -117,6 +117,13 @@ def test_no_paths_from_the_compiling_machine(compiled):
     assert "gs://bucket/images" in text and "gs://bucket/serving/alexnet" in text
 
 
+def test_only_the_trainer_task_is_retried(compiled, node_id):
+    tasks = _spec(compiled[0])["root"]["dag"]["tasks"]
+    retried = {name: task["retryPolicy"] for name, task in tasks.items() if "retryPolicy" in task}
+    assert list(retried) == [node_id("model")]
+    assert retried[node_id("model")]["maxRetryCount"] >= 1
+
+
 def test_baseline_task_is_never_cached(compiled, node_id):
     tasks = _spec(compiled[0])["root"]["dag"]["tasks"]
     assert tasks[node_id("baseline_model")]["cachingOptions"] == {"enableCache": False}
