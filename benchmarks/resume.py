@@ -57,12 +57,14 @@ def checkpointed_epochs(backups: Path) -> int:
 
 def main() -> None:
     from pipelines.config import build_config
+    from pipelines.demo_data import write_demo_dataset
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         config = build_config("demo", output_root=str(root))
+        write_demo_dataset(config.data_path)
         trainer = node_id(config, "model")
-        run(root, "--to", node_id(config, "transform_graph"))  # the demo data, and upstream
+        run(root, "--to", node_id(config, "transform_graph"))  # upstream, cached from here
         uninterrupted = run(root, "--to", trainer, "--seed", "1")
 
         killed = subprocess.Popen(
