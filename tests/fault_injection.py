@@ -23,6 +23,9 @@ def run_command(args: list[str], log_path: str) -> None:
     with open(log_path, "a") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+    # Ctrl-C reaches a command in a terminal. A test runner started in the background by a
+    # shell without job control ignores SIGINT, and so would this process.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from pipelines.cli import main
 
     main(args=args, prog_name="alexnet-tfx")

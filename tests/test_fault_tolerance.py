@@ -175,6 +175,17 @@ def test_the_store_lists_every_completed_execution(drill):
         outputs = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
         for artifact in store.get_artifacts_by_id(outputs):
             assert Path(artifact.uri).exists(), artifact.uri
+    # Each component a run's summary calls complete is a complete execution in the store.
+    from pipelines.lineage import RunLineage
+
+    for path in (drill["root"] / "runs").glob("*/summary.json"):
+        summary = json.loads(path.read_text())
+        lineage = RunLineage(store, summary["pipeline_name"], summary["run_id"])
+        for node, run in summary["components"].items():
+            if run["status"] == "complete":
+                assert lineage.executions[node].last_known_state == (
+                    metadata_store_pb2.Execution.COMPLETE
+                ), node
     listed = run_cli("runs", "--output-root", drill["root"])
     assert listed.returncode == 0
     for summary in (drill["resumed_summary"], drill["pushed_summary"]):
