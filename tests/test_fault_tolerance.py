@@ -20,8 +20,8 @@ from forked import forkserver
 from serving import layout
 
 MODEL = "alexnet"
-# Long enough (about 2 s with the tiny preset) that the signal lands inside an epoch.
-STEPS_PER_EPOCH = "400"
+# Long enough (about 1 s with the tiny preset) that the signal lands inside an epoch.
+STEPS_PER_EPOCH = "200"
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_the_store_lists_every_completed_execution(drill):
         assert summary["run_id"] in listed.stdout
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "newer"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "newer", "older"])
 def test_a_damaged_store_is_a_one_line_error_that_says_what_to_do(
     drill, tmp_path, damage, demo_dir
 ):
@@ -205,10 +205,11 @@ def test_a_damaged_store_is_a_one_line_error_that_says_what_to_do(
         store.write_bytes(original[: len(original) // 3])
     elif damage == "garbage":
         store.write_bytes(b"not a database" * 100)
-    else:  # written by a newer ML Metadata
+    else:  # written by a newer or an older ML Metadata
         shutil.copy(drill["root"] / "pipeline_root" / "metadata.sqlite", store)
+        change = "+ 1" if damage == "newer" else "- 1"
         with sqlite3.connect(store) as connection:
-            connection.execute("UPDATE MLMDEnv SET schema_version = schema_version + 1")
+            connection.execute(f"UPDATE MLMDEnv SET schema_version = schema_version {change}")
     for command in (
         ["runs", "--output-root", root],
         ["run", "--data", demo_dir, "--preset", "tiny", "--output-root", root],
@@ -219,7 +220,8 @@ def test_a_damaged_store_is_a_one_line_error_that_says_what_to_do(
         assert len(lines) == 1, result.stderr
         assert f"Cannot read the pipeline's metadata store {store}" in lines[0]
         assert f"mv {store.parent} {store.parent}.old" in lines[0]
-        expected = "another ML Metadata version" if damage == "newer" else "corrupt or truncated"
+        damaged = damage in ("truncated", "garbage")
+        expected = "corrupt or truncated" if damaged else "another ML Metadata version"
         assert expected in lines[0]
     # Nothing was overwritten.
     assert store.stat().st_size > 0
