@@ -16,6 +16,7 @@ import storage_drill
 from conftest import run_cli
 from fault_injection import PIPELINE_MODULES, killed_push, push_many, run_command
 from forked import forkserver
+from trainer_harness import has_checkpoint
 
 from serving import layout
 
@@ -27,11 +28,6 @@ STEPS_PER_EPOCH = "200"
 @pytest.fixture(scope="module")
 def context():
     return forkserver(PIPELINE_MODULES)
-
-
-def _checkpointed(pipeline_root: Path, trainer: str) -> bool:
-    """Whether a Trainer backup holds a finished checkpoint (TF writes `checkpoint` last)."""
-    return any((pipeline_root / trainer / "backup").glob("*/checkpoint/**/checkpoint"))
 
 
 def _summary(root: Path, run_id: str | None = None) -> dict:
@@ -63,7 +59,7 @@ def drill(tmp_path_factory, demo_dir, node_id, context):
     process = context.Process(target=run_command, args=(command, str(log)))
     process.start()
     deadline = time.monotonic() + 600
-    while not _checkpointed(root / "pipeline_root", node_id("model")):
+    while not has_checkpoint(root / "pipeline_root" / node_id("model")):
         assert process.is_alive(), log.read_text()[-3000:]
         assert time.monotonic() < deadline, "the Trainer made no checkpoint in time"
         time.sleep(0.05)

@@ -256,15 +256,12 @@ def test_submit_to_unreachable_host_fails_clearly_and_quickly():
     assert time.monotonic() - started < 90
 
 
-# A finished checkpoint in a Trainer backup: TF writes its `checkpoint` file last.
-CHECKPOINT = "backup/*/checkpoint/**/checkpoint"
-
-
 @pytest.fixture(scope="module")
 def conformance(tmp_path_factory, node_id):
     """The tiny pipeline compiled once, with local URIs, then executed from the spec alone:
     on data with span 1 (it pushes v1), and again after span 2 arrived."""
     from kfp_launcher import run_spec
+    from trainer_harness import has_checkpoint
 
     from pipelines.demo_data import write_demo_spans
 
@@ -291,7 +288,7 @@ def conformance(tmp_path_factory, node_id):
         str(spec),
         str(base / "root"),
         "run-1",
-        kill_first={trainer: lambda task_dir: any(Path(task_dir).glob(CHECKPOINT))},
+        kill_first={trainer: has_checkpoint},
     )
     (base / "arriving" / "span-2").rename(base / "data" / "span-2")
     second = run_spec(str(spec), str(base / "root"), "run-2")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from forked import forkserver
-from trainer_harness import run_trainer
+from trainer_harness import has_checkpoint, run_trainer
 
 from modules.trainer import HISTORY_FILE, plan_devices
 
@@ -68,11 +68,6 @@ def _backup_epochs(out):
     }
 
 
-def _checkpointed(out):
-    """Whether a backup holds a finished checkpoint (TF writes its `checkpoint` file last)."""
-    return any((out / "Trainer" / "backup").glob("*/checkpoint/**/checkpoint"))
-
-
 def _history(out, execution):
     path = out / "Trainer" / "model" / str(execution) / HISTORY_FILE
     return json.loads(path.read_text())
@@ -99,7 +94,7 @@ def test_killed_training_resumes_in_a_new_execution_unless_its_inputs_changed(
     first = trainer_process(1, 4)
     first.start()
     deadline = time.monotonic() + 300
-    while not _checkpointed(tmp_path) and first.is_alive():
+    while not has_checkpoint(tmp_path / "Trainer") and first.is_alive():
         assert time.monotonic() < deadline, "no epoch finished in time"
         time.sleep(0.05)
     first.kill()  # SIGKILL, as a crash, a closed laptop or an evicted pod

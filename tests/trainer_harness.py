@@ -4,9 +4,18 @@ Each call with a new `execution` is a new execution, as a re-run after a kill is
 
 import json
 import os
+from pathlib import Path
 
 from tfx.components.trainer.executor import GenericExecutor
 from tfx.types import artifact_utils, standard_artifacts
+
+from modules.trainer import BACKUP_DIR
+
+
+def has_checkpoint(trainer_dir) -> bool:
+    """Whether a Trainer backup under TRAINER_DIR holds a finished checkpoint (TensorFlow
+    writes its `checkpoint` file last)."""
+    return any(Path(trainer_dir).glob(f"{BACKUP_DIR}/*/checkpoint/**/checkpoint"))
 
 
 def artifact(cls, uri, **properties):
