@@ -17,6 +17,10 @@ IMAGES_INPUT = "images"
 IMAGES_DATATYPE = "BYTES"  # in the V2 protocol: base64 strings over REST, raw bytes over gRPC
 EXAMPLES_SIGNATURE = "serving_examples"  # serialized tf.Examples, for TFMA and batch jobs
 EXAMPLES_INPUT = "examples"
+# Serialized tf.Examples too, for TFX's BulkInferrer: tfx_bsl 1.21's RunInference cannot log
+# a string output (_PredictModelHandler._post_process reads .dtype of each example's value,
+# which a Python bytes has not), so this one answers every output but class_name.
+BULK_SIGNATURE = "bulk_examples"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +37,7 @@ CLASS_ID = Field("class_id", "INT64")
 SCORE = Field("score", "FP32")  # the probability of class_id
 PROBABILITIES = Field("probabilities", "FP32", per_class=True)
 OUTPUTS = (CLASS_NAME, CLASS_ID, SCORE, PROBABILITIES)
+BULK_OUTPUTS = (CLASS_ID, SCORE, PROBABILITIES)  # of BULK_SIGNATURE
 OUTPUTS_BY_NAME = {field.name: field for field in OUTPUTS}
 
 # Once per response rather than per image: the served version and its class names.

@@ -1,4 +1,5 @@
-"""The Trainer's progress records, which `alexnet-tfx run` shows as a live bar or lines.
+"""The Trainer's and the Tuner trials' progress records, which `alexnet-tfx run` shows as a
+live bar or lines.
 
 The Trainer logs a TrainingProgress at most once a second to PROGRESS_LOGGER, in the record's
 `progress` attribute. The logger does not propagate: only a console that attaches itself
@@ -26,3 +27,14 @@ class TrainingProgress:
     eta_seconds: float  # for the whole training
     done: bool = False  # the epoch has ended
     val_accuracy: float | None = None
+    trial: tuple[int, int] | None = None  # a Tuner trial (1-based) and the trial budget
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringProgress:
+    """A batch job's images scored so far (`alexnet-tfx predict-batch`)."""
+
+    done: int
+    total: int | None  # None: not known before the job reads its input (TFRecords)
+    images_per_second: float
+    finished: bool = False

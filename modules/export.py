@@ -1,10 +1,11 @@
-"""The Trainer's export: a SavedModel whose two signatures run the TFT layer, then AlexNet.
+"""The Trainer's export: a SavedModel whose signatures run the TFT layer, then AlexNet.
 
   serving_default(images: tf.string [None])   raw encoded images (TF Serving / KServe V1)
   serving_examples(examples: tf.string [None]) serialized tf.Examples (TFMA, batch jobs)
+  bulk_examples(examples: tf.string [None])    the same less class_name (BulkInferrer)
 
-Both return the fields of `contract.prediction.OUTPUTS`, and embed the same TFT layer as
-training, so no preprocessing is written twice. Beside the model go the class names and
+They return the fields of `contract.prediction.OUTPUTS` (BULK_OUTPUTS), and embed the same
+TFT layer as training, so no preprocessing is written twice. Beside the model go the class names and
 the training record (`contract/model_files.py`).
 """
 
@@ -41,7 +42,7 @@ def export_model(
     path: str,
     training_record: dict[str, Any],
 ) -> None:
-    """Saves a SavedModel whose two signatures run the TFT layer, then the network, with
+    """Saves a SavedModel whose signatures run the TFT layer, then the network, with
     the class names and the training record beside it (`contract/model_files.py`)."""
     model.tft_layer = transform_output.transform_features_layer()
     names = tf.constant(class_names)
@@ -66,12 +67,21 @@ def export_model(
         raw = tf.io.parse_example(examples, image_spec)
         return _predictions(model, transformed_images(raw), names)
 
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=prediction.EXAMPLES_INPUT)],
+        autograph=False,
+    )
+    def bulk_examples(examples: tf.Tensor) -> dict:
+        outputs = serve_examples(examples)
+        return {field.name: outputs[field.name] for field in prediction.BULK_OUTPUTS}
+
     model.save(
         path,
         save_format="tf",
         signatures={
             prediction.IMAGES_SIGNATURE: serve_images.get_concrete_function(),
             prediction.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
+            prediction.BULK_SIGNATURE: bulk_examples.get_concrete_function(),
         },
     )
     labels = os.path.join(path, model_files.CLASS_NAMES_FILE)

@@ -12,6 +12,8 @@ from typing import Any
 
 from modules.layer_table import validate_arguments
 
+OPTIMIZERS = ("adam", "sgd")
+
 
 class SettingError(ValueError):
     """A setting is wrong or unknown; `field` names it (None: an unknown key)."""
@@ -35,7 +37,10 @@ class Hyperparameters:
     epochs: int = _field(4, "Training epochs.")
     steps_per_epoch: int = _field(30, "Training steps per epoch.")
     eval_steps: int = _field(10, "Validation batches after each epoch.")
-    learning_rate: float = _field(1e-4, "Adam's learning rate.")
+    learning_rate: float = _field(1e-4, "The optimizer's learning rate.")
+    optimizer: str = _field(
+        "adam", "adam (the seed's), or sgd: SGD with momentum 0.9 (the paper's)."
+    )
     seed: int = _field(0, "Seed for weights, shuffling and augmentation.")
     materialize: bool = _field(
         False,
@@ -62,6 +67,10 @@ class Hyperparameters:
             raise SettingError("epochs", f"must be 0 or more, got {self.epochs}.")
         if self.learning_rate <= 0:
             raise SettingError("learning_rate", f"must be positive, got {self.learning_rate}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise SettingError(
+                "optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}."
+            )
         try:
             validate_arguments(2, self.image_size, self.width_multiplier, self.dropout)
         except ValueError as error:
@@ -70,6 +79,11 @@ class Hyperparameters:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def with_values(self, values: dict[str, Any]) -> Hyperparameters:
+        """These hyperparameters with some replaced (a Tuner trial's), checked again."""
+        check_known_keys(type(self), values, "hyperparameter")
+        return dataclasses.replace(self, **values)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Hyperparameters:
@@ -88,4 +102,4 @@ def check_known_keys(cls: type, values: dict[str, Any], what: str) -> None:
         )
 
 
-_TYPES = {"int": int, "float": float, "bool": bool}
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}

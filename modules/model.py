@@ -118,13 +118,26 @@ def build_alexnet(
     return keras.Model(inputs, outputs, name="alexnet")
 
 
-def compile_alexnet(model: keras.Model, learning_rate: float) -> keras.Model:
-    """Adam, categorical cross-entropy on one-hot labels, accuracy: the seed's recipe."""
+SGD_MOMENTUM = 0.9  # the paper's
+
+
+def compile_alexnet(
+    model: keras.Model, learning_rate: float, optimizer: str = "adam"
+) -> keras.Model:
+    """Adam (the seed's recipe) or the paper's SGD with momentum; categorical cross-entropy
+    on one-hot labels; accuracy."""
+    # The legacy optimizers have the same update rules and defaults as keras.optimizers', in
+    # one fused kernel (ResourceApplyAdam) instead of a few ops per variable: 2.1 against
+    # 7.0 CPU ms per image on AlexNet's 58M weights, out of a 36 ms float32 step
+    # (BENCHMARKS.md).
+    optimizers = {
+        "adam": lambda: keras.optimizers.legacy.Adam(learning_rate=learning_rate),
+        "sgd": lambda: keras.optimizers.legacy.SGD(
+            learning_rate=learning_rate, momentum=SGD_MOMENTUM
+        ),
+    }
     model.compile(
-        # The same update rule and defaults as keras.optimizers.Adam, in one fused kernel
-        # (ResourceApplyAdam) instead of a few ops per variable: 2.1 against 7.0 CPU ms per
-        # image on AlexNet's 58M weights, out of a 36 ms float32 step (BENCHMARKS.md).
-        optimizer=keras.optimizers.legacy.Adam(learning_rate=learning_rate),
+        optimizer=optimizers[optimizer](),
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )

@@ -15,9 +15,10 @@ INTERVAL_SECONDS = 1.0
 class ProgressReport(keras.callbacks.Callback):
     """Step, images/s, loss and ETA, at most once a second and at each epoch's end."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, batch_size: int, trial: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.batch_size = batch_size
+        self.trial = trial
         self._logger = logging.getLogger(PROGRESS_LOGGER)
         self._epoch = 0
         self._epoch_started = self._last = 0.0
@@ -50,6 +51,7 @@ class ProgressReport(keras.callbacks.Callback):
                     eta_seconds=remaining * per_step,
                     done=done,
                     val_accuracy=logs.get("val_accuracy"),
+                    trial=self.trial,
                 )
             },
         )

@@ -107,6 +107,12 @@ def plan_devices(gpus: list[str], cpu_bfloat16: bool) -> DevicePlan:
     )
 
 
+def local_device_plan() -> DevicePlan:
+    """The plan for this machine's GPUs and CPU."""
+    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
+    return plan_devices(gpus, cpu_has_bfloat16())
+
+
 def make_strategy(plan: DevicePlan) -> tf.distribute.Strategy:
     if plan.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -203,6 +209,7 @@ def training_fingerprint(fn_args: tfx.components.FnArgs) -> str:
         "schema": fn_args.schema_path,
         "base_model": fn_args.base_model,
         "custom_config": fn_args.custom_config,
+        "tuned": fn_args.hyperparameters,
         "train_steps": fn_args.train_steps,
         "eval_steps": fn_args.eval_steps,
     }
@@ -291,6 +298,9 @@ def read_epoch_log(path: str) -> list[dict[str, Any]]:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """The TFX Trainer entry point."""
     inputs = TrainerInputs.from_custom_config(fn_args.custom_config or {})
+    if fn_args.hyperparameters:  # the Tuner's best trial: KerasTuner's HyperParameters config
+        tuned = inputs.hyperparameters.with_values(fn_args.hyperparameters["values"])
+        inputs = dataclasses.replace(inputs, hyperparameters=tuned)
     hp = inputs.hyperparameters
     class_names = resolve_class_names(fn_args.train_files, inputs)
     # What makes this training what it is; recorded with the model, to recognize a re-run.
@@ -302,15 +312,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     warm = plan_warm_start(fn_args.base_model, inputs.warm_start, class_names, hp, trained_on)
     logging.info("Trainer: %s", warm.note)
     spans = read_spans(fn_args.train_files)
-    plan = plan_devices(
-        [device.name for device in tf.config.list_physical_devices("GPU")], cpu_has_bfloat16()
-    )
+    plan = local_device_plan()
     if warm.reuse:
         io_utils.copy_dir(fn_args.base_model, fn_args.serving_model_dir)
         outcome = TrainingOutcome(epochs=[], images_per_second=0.0, cache_note=None)
     else:
         training_record = {
             "hyperparameters": hp.to_dict(),
+            "tuned": bool(fn_args.hyperparameters),
             "class_names": class_names,
             "spans": spans,
             "warm_started_from": warm.version,
@@ -327,6 +336,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "epoch_seconds": [record["seconds"] for record in epochs],
         "images_per_second": outcome.images_per_second,
         "resumed_from_epoch": outcome.resumed_from_epoch,
+        "hyperparameters": hp.to_dict(),
+        "tuned": bool(fn_args.hyperparameters),
         "device": ", ".join(plan.devices),
         "strategy": plan.strategy,
         "precision_policy": plan.policy,
@@ -432,6 +443,7 @@ def train_and_export(
         model = compile_alexnet(
             build_alexnet(len(class_names), hp.image_size, hp.width_multiplier, hp.dropout),
             hp.learning_rate,
+            hp.optimizer,
         )
         if warm.version is not None:
             load_served_weights(model, fn_args.base_model)

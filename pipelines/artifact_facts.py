@@ -8,11 +8,18 @@ from typing import Any
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+from tfx.utils import path_utils
 
 from components.anomalies_gate import SCHEMA_DIFF_FILE, split_files
 from components.evaluation_metrics import ACCURACY, candidate_name, overall_metrics
 from components.serving_check.executor import RESULT_FILE as SERVING_CHECK_RESULT_FILE
+from contract.prediction import CLASS_ID
 from modules.trainer import HISTORY_FILE
+from serving.layout import read_class_names
+
+# The Tuner's files, as tfx/components/tuner/executor.py (TFX 1.21) names them.
+TUNER_RESULTS_FILE = "tuner_results.json"
+BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
 
 
 def example_counts(statistics_uri: str) -> dict[str, int]:
@@ -67,7 +74,47 @@ def training_facts(model_uri: str) -> dict[str, Any] | None:
         "warm_start_note": history["warm_start_note"],
         # Models trained before training resumed across executions have no such entry.
         "resumed_from_epoch": history.get("resumed_from_epoch", 0),
+        # Models trained before the Tuner was wired in record neither.
+        "hyperparameters": history.get("hyperparameters"),
+        "tuned": history.get("tuned", False),
         "history_path": path,
+    }
+
+
+def _read_json(path: str) -> Any:
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)
+
+
+def tuning_facts(results_uri: str, best_uri: str) -> dict[str, Any]:
+    """Every completed trial (id, score, values), best first, and the best trial's values."""
+    trials = _read_json(os.path.join(results_uri, TUNER_RESULTS_FILE))
+    best = _read_json(os.path.join(best_uri, BEST_HYPERPARAMETERS_FILE))["values"]
+    return {
+        "objective": "val_accuracy",
+        "trials": [
+            {"trial_id": trial.pop("trial_id"), "score": trial.pop("score"), "values": trial}
+            for trial in trials
+        ],
+        "best": best,
+    }
+
+
+def bulk_inference_facts(result_uri: str, model_uri: str) -> dict[str, Any]:
+    """How many images the BulkInferrer scored, and how many it put in each class."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    files = tf.io.gfile.glob(os.path.join(result_uri, "prediction_logs-*"))
+    class_names = read_class_names(path_utils.serving_model_dir(model_uri))
+    by_class = dict.fromkeys(class_names, 0)
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        class_id = log.predict_log.response.outputs[CLASS_ID.name].int64_val[0]
+        by_class[class_names[class_id]] += 1
+    return {
+        "predictions": sum(by_class.values()),
+        "by_class": by_class,
+        "prediction_logs": files,
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,7 @@ def _hyperparameter_options() -> list[Callable[..., Any]]:
             flag = f"{flag}/--no-{flag[2:]}"
             options.append(click.option(flag, field.name, default=None, help=help_text))
         else:
-            kind = {"int": int, "float": float}[field.type]
+            kind = {"int": int, "float": float, "str": str}[field.type]
             options.append(click.option(flag, field.name, type=kind, help=help_text))
     return options
 
@@ -76,6 +77,17 @@ _CONFIG_OPTIONS = [
         "beam_args",
         multiple=True,
         help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
+    ),
+    click.option(
+        "--tune/--no-tune",
+        default=None,
+        help="Search the config's search_space with TFX's Tuner; train with the best trial.",
+    ),
+    click.option("--tune-trials", type=int, help="Trials the Tuner runs."),
+    click.option("--tune-steps-per-trial", type=int, help="Training steps of each trial."),
+    click.option(
+        "--bulk-infer-data",
+        help="Images the blessed model scores with TFX's BulkInferrer after the Evaluator.",
     ),
     click.option("--min-accuracy", type=float, help="Bless only at or above this eval accuracy."),
     click.option(
@@ -310,6 +322,85 @@ def rollback(serving_dir: str | None, model_name: str, to_version: int | None) -
         "Running servers switch at their next poll; the next pipeline run compares against "
         f"version {served}."
     )
+
+
+@main.command("predict-batch")
+@click.option(
+    "--data",
+    required=True,
+    help="Images (class folders optional: with them, accuracy is reported) or TFRecords.",
+)
+@click.option("--out", required=True, help="JSON-lines file: one line per image.")
+@_serving_options
+@click.option(
+    "--model",
+    "model_path",
+    help="A SavedModel folder, or a folder of numbered versions, instead of the served one.",
+)
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--beam-arg",
+    "beam_args",
+    multiple=True,
+    help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show the libraries' logs too.")
+@user_errors
+def predict_batch(
+    data: str,
+    out: str,
+    serving_dir: str | None,
+    model_name: str,
+    model_path: str | None,
+    top_k: int,
+    beam_args: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Score every image of a folder with a pushed model: a Beam pipeline around
+    RunInference. Undecodable files are listed in the output with their error."""
+    from pathlib import Path
+
+    from pipelines.console import run_console
+
+    with quiet():
+        from pipelines.batch_inputs import find_inputs
+        from pipelines.predict_batch import (
+            agreement,
+            check_output,
+            choose_model,
+            format_matrix,
+            read_lines,
+            run_job,
+        )
+        from serving.layout import read_class_names
+
+    found = find_inputs(data)
+    choice = choose_model(
+        model_path, build_config(serving_dir=serving_dir).serving_path, model_name
+    )
+    check_output(out)
+    version = f"version {choice.version}" if choice.version is not None else "the model"
+    log_path = Path(os.path.abspath(out) + ".log")
+    click.echo(f"Scoring {found.count} in {found.root} with {version} at {choice.path}")
+    click.echo(f"Logs: {log_path}")
+    started = time.monotonic()
+    with run_console(log_path, verbose):
+        run_job(found, choice, out, top_k, list(beam_args))
+    seconds = time.monotonic() - started
+    lines = read_lines(out)
+    failed = [line for line in lines if "error" in line]
+    click.echo(
+        f"Scored {len(lines) - len(failed)} images in {seconds:.1f} s "
+        f"({(len(lines) - len(failed)) / seconds:.1f} images/s); written to {out}"
+    )
+    if failed:
+        click.echo(
+            f"Undecodable: {len(failed)} files, listed in {out} with their error, e.g. "
+            f"{failed[0]['path']}: {failed[0]['error']}"
+        )
+    if found.labelled and (result := agreement(lines, read_class_names(choice.path))):
+        click.echo(f"Accuracy: {result.accuracy:.4f} on {result.labelled} labelled images")
+        click.echo(format_matrix(result))
 
 
 @main.command("compile")

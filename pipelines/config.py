@@ -17,12 +17,14 @@ import yaml
 from components.drift_thresholds import DriftThresholds
 from contract.data import IMAGE_KEY, LABEL_KEY, eval_buckets, is_remote
 from modules.hyperparameters import Hyperparameters, SettingError
+from modules.search_space import SearchSpace
 
 DataFormat = Literal["folder", "tfrecord"]
 DEFAULT_OUTPUT_ROOT = "outputs"
 TRAINING = "training"  # the config section that holds the Hyperparameters
 DRIFT = "drift"  # and the one that holds the DriftThresholds
-SECTIONS = {TRAINING: Hyperparameters, DRIFT: DriftThresholds}
+SEARCH_SPACE = "search_space"  # and the Tuner's SearchSpace
+SECTIONS = {TRAINING: Hyperparameters, DRIFT: DriftThresholds, SEARCH_SPACE: SearchSpace}
 
 
 def new_run_id() -> str:
@@ -89,6 +91,12 @@ class PipelineConfig:
     warm_start: bool = True
     # The Trainer keeps decoded images in memory (cache_decoded) only within this budget.
     trainer_memory_mb: int = 4096
+    # The Tuner: tune_trials trials of tune_steps_per_trial steps each, drawn from
+    # search_space; the Trainer then trains with the best trial's values.
+    tune: bool = False
+    tune_trials: int = 4
+    tune_steps_per_trial: int = 20
+    search_space: SearchSpace = dataclasses.field(default_factory=SearchSpace)
 
     # Gates: data anomalies (and drift beyond these thresholds) stop the run before training;
     # the Evaluator blesses.
@@ -99,6 +107,9 @@ class PipelineConfig:
     # The serving check: the candidate in the model server before it is pushed.
     serving_latency_budget_ms: float = 1000.0  # p50 of single-image requests
     serving_ready_seconds: float = 120.0  # from start to ready, loading and warm-up included
+
+    # Images (any layout --data accepts) the blessed model scores with TFX's BulkInferrer.
+    bulk_infer_data: str | None = None
 
     # Locations. None: derived from output_root.
     output_root: str = DEFAULT_OUTPUT_ROOT
@@ -114,6 +125,10 @@ class PipelineConfig:
     @property
     def data_path(self) -> str:
         return _absolute(self.data or os.path.join(self.output_root, "data", "demo"))
+
+    @property
+    def bulk_infer_path(self) -> str | None:
+        return _absolute(self.bulk_infer_data) if self.bulk_infer_data else None
 
     @property
     def schema_path(self) -> str | None:
@@ -167,6 +182,16 @@ class PipelineConfig:
         if not isinstance(self.trainer_memory_mb, int) or self.trainer_memory_mb < 0:
             raise ConfigError(
                 f"trainer_memory_mb: must be 0 or more, got {self.trainer_memory_mb!r}."
+            )
+        for name in ("tune_trials", "tune_steps_per_trial"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}: must be 1 or more, got {value!r}.")
+        if self.tune and self.search_space.size < 2:
+            raise ConfigError(
+                f"{SEARCH_SPACE}: holds one combination only ({self.search_space.to_dict()}), "
+                "so there is nothing to tune; list two or more values for at least one of "
+                f"{', '.join(self.search_space.choices())}."
             )
         for name in ("serving_latency_budget_ms", "serving_ready_seconds"):
             if not getattr(self, name) > 0:

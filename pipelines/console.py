@@ -21,7 +21,7 @@ from typing import TextIO
 
 from absl import logging as absl_logging
 
-from contract.progress import PROGRESS_LOGGER, TrainingProgress
+from contract.progress import PROGRESS_LOGGER, ScoringProgress, TrainingProgress
 
 _STARTED = ("Component %s is running.", "node %s is running.")
 _FINISHED = ("Component %s is finished.", "node %s is finished.")
@@ -75,6 +75,8 @@ class RunConsole(logging.Handler):
         progress = getattr(record, "progress", None)
         if isinstance(progress, TrainingProgress):
             self._progress(progress)
+        elif isinstance(progress, ScoringProgress):
+            self._scoring(progress)
         elif record.msg in _STARTED:
             self._running = record.args[0]
             self._started[self._running] = time.monotonic()
@@ -88,9 +90,13 @@ class RunConsole(logging.Handler):
 
     def _progress(self, progress: TrainingProgress) -> None:
         loss = f"loss {progress.loss:.4f}" if progress.loss is not None else ""
+        if progress.trial:
+            node, stage = "Tuner", "trial {}/{}".format(*progress.trial)
+        else:
+            node, stage = "Trainer", f"epoch {progress.epoch}/{progress.epochs}"
         text = (
-            f"  {'Trainer':<24}epoch {progress.epoch}/{progress.epochs}  step "
-            f"{progress.step}/{progress.steps}  {progress.images_per_second:.1f} images/s  {loss}"
+            f"  {node:<24}{stage}  step {progress.step}/{progress.steps}  "
+            f"{progress.images_per_second:.1f} images/s  {loss}"
         )
         if progress.done:
             accuracy = progress.val_accuracy
@@ -110,6 +116,20 @@ class RunConsole(logging.Handler):
             self._lines_this_epoch += 1
             self._last_line = time.monotonic()
             self._line(f"{text}  ETA {_duration(progress.eta_seconds)}")
+
+    def _scoring(self, progress: ScoringProgress) -> None:
+        of = f"/{progress.total}" if progress.total else ""
+        text = f"  {progress.done}{of} files scored  {progress.images_per_second:.1f} files/s"
+        if progress.total and progress.images_per_second > 0:
+            left = max(0, progress.total - progress.done) / progress.images_per_second
+            text += f"  ETA {_duration(left)}"
+        if progress.finished:
+            self._line(text)
+        elif self.interactive:
+            self._live(text)
+        elif progress.done and time.monotonic() - self._last_line >= LINE_SECONDS:
+            self._last_line = time.monotonic()
+            self._line(text)
 
 
 def _terminal() -> TextIO:

@@ -16,8 +16,10 @@ from pipelines.pipeline import create_pipeline, wire
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 DEFAULT_OUTPUT = "kubeflow/alexnet_pipeline.yaml"
-# Requests per task; the Trainer also gets the GPUs.
+# Requests per task; the tasks that train AlexNet (the Trainer, the Tuner's trials) also get
+# the GPUs.
 TRAINER_CPU, TRAINER_MEMORY = 8.0, 32.0
+TRAINING_ROLES = ("model", "hyperparameters")
 DEFAULT_CPU, DEFAULT_MEMORY = 2.0, 8.0
 # Artifact roles whose producer depends on state outside its inputs (the serving directory):
 # Kubeflow must not cache it.
@@ -31,8 +33,8 @@ TRAINER_RETRY_POLICY = {
 }
 
 
-def resources(trainer: bool, gpus: int, gpu_type: str) -> ResourceSpec:
-    if not trainer:
+def resources(trains: bool, gpus: int, gpu_type: str) -> ResourceSpec:
+    if not trains:
         return ResourceSpec(cpu_request=DEFAULT_CPU, memory_request=DEFAULT_MEMORY)
     spec = ResourceSpec(cpu_request=TRAINER_CPU, memory_request=TRAINER_MEMORY)
     if gpus:
@@ -58,8 +60,9 @@ def compile_pipeline(
     sources = wiring.sources()
     trainer_id = sources["model"].node_id
     uncacheable = {sources[role].node_id for role in UNCACHEABLE_ROLES}
+    training = {sources[role].node_id for role in TRAINING_ROLES if role in sources}
     task_resources = {
-        node_id: resources(node_id == trainer_id, gpus, gpu_type) for node_id in wiring.node_ids()
+        node_id: resources(node_id in training, gpus, gpu_type) for node_id in wiring.node_ids()
     }
     for component in wiring.components:
         component.with_platform_config(task_resources[component.id])

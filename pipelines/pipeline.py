@@ -1,7 +1,7 @@
 """The AlexNet TFX pipeline: its stages in order. Both runners build it from one config.
 
     ingest -> validate -> served model -> drift -> [stop on anomalies] -> transform
-           -> train -> evaluate -> check serving -> push
+           -> [tune] -> train -> evaluate -> [bulk inference] -> check serving -> push
 
 A stage is a function in `pipelines/stages.py`; adding one is one line below. An optional
 stage names the config flag that switches it on, as penguin's `enable_*` arguments do.
@@ -35,8 +35,10 @@ STAGES: tuple[StageEntry, ...] = (
     StageEntry(stages.check_drift),  # new data against the served model's
     StageEntry(stages.stop_on_anomalies, enabled_by="fail_on_anomalies"),
     StageEntry(stages.transform),  # decode, resize, normalize (full-pass statistics)
+    StageEntry(stages.tune, enabled_by="tune"),  # KerasTuner trials; the best go to train
     StageEntry(stages.train),  # AlexNet, warm-started from the served model when it fits
     StageEntry(stages.evaluate),  # TFMA thresholds against the served model, blessing
+    StageEntry(stages.bulk_infer, enabled_by="bulk_infer_data"),  # the blessed model scores it
     StageEntry(stages.check_serving),  # the candidate in the model server, warm-up records
     StageEntry(stages.push),  # next integer version in the serving directory
 )

@@ -18,7 +18,7 @@ from tfx.utils import path_utils  # noqa: E402
 from modules.architecture import draw_diagram, layer_rows  # noqa: E402
 from pipelines.config import PipelineConfig  # noqa: E402
 from pipelines.report_images import EvalImage, Features, misclassified, saliency  # noqa: E402
-from pipelines.summary import RunSummary, ServingCheck  # noqa: E402
+from pipelines.summary import BulkInference, RunSummary, ServingCheck  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> str:
@@ -146,6 +146,23 @@ def _serving_check_text(check: ServingCheck | None) -> str:
     return f"{verdict}: {check.reason}; {figures}{check.requests} requests"
 
 
+def bulk_inference_section(bulk: BulkInference) -> list[str]:
+    """What the BulkInferrer scored, with links to its PredictionLog files."""
+    if not bulk.predictions:
+        return ["<h2>Bulk inference</h2>", "<p>Nothing scored: the model was not blessed.</p>"]
+    links = "".join(
+        f'<li><a href="file://{html.escape(path)}">{html.escape(path)}</a></li>'
+        for path in bulk.prediction_logs
+    )
+    return [
+        "<h2>Bulk inference</h2>",
+        f"<p>The blessed model scored {bulk.predictions} images of bulk_infer_data with "
+        "TFX's BulkInferrer. Predicted classes:</p>",
+        _table([(name, str(count)) for name, count in bulk.by_class.items()]),
+        f"<p>PredictionLogs (TFRecord, GZIP):</p><ul>{links}</ul>",
+    ]
+
+
 def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
     """Writes report.html next to the summary and returns its path."""
     image_size, width_multiplier = config.training.image_size, config.training.width_multiplier
@@ -201,6 +218,21 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
             _img(confusion_chart(summary.confusion_matrix, summary.classes), "confusion matrix"),
         ]
     sections += image_sections(summary, config)
+    if tuning := summary.tuning:
+        names = list(tuning.best)
+        header = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+        rows = "".join(
+            f"<tr><td>{html.escape(trial.trial_id)}</td><td>{trial.score:.4f}</td>"
+            + "".join(f"<td>{html.escape(str(trial.values.get(name)))}</td>" for name in names)
+            + "</tr>"
+            for trial in tuning.trials
+        )
+        sections += [
+            "<h2>Tuning</h2>",
+            f"<p>{len(tuning.trials)} trials, best first, scored by {tuning.objective}; the "
+            "Trainer used the first row's values.</p>",
+            f"<table><tr><th>trial</th><th>{tuning.objective}</th>{header}</tr>{rows}</table>",
+        ]
     if training := summary.training:
         with open(training.history_path) as handle:
             history = json.load(handle)
@@ -214,6 +246,10 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
                     ("images/s", f"{training.images_per_second:.1f}"),
                     ("warm start", training.warm_start_note),
                     ("resumed from epoch", str(training.resumed_from_epoch)),
+                    (
+                        "hyperparameters" + (" (tuned)" if training.tuned else ""),
+                        json.dumps(training.hyperparameters),
+                    ),
                 ]
             ),
             _img(training_chart(history), "training curves"),
@@ -237,6 +273,8 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
             "<table><tr><th>feature</th><th>measure</th><th>value</th><th>threshold</th></tr>"
             f"{rows}</table>",
         ]
+    if summary.bulk_inference:
+        sections += bulk_inference_section(summary.bulk_inference)
     if summary.lineage:
         sections += ["<h2>Lineage</h2>", _table(list(summary.lineage.items()))]
     style = (

@@ -27,9 +27,10 @@ from components.served_baseline_evaluator import ServedBaselineEvaluator
 from components.serving_check import ServingCheck
 from components.tfrecord_spans_example_gen import TFRecordSpansExampleGen
 from contract.data import EVAL, HASH_BUCKETS, TRAIN, eval_buckets
-from contract.prediction import EXAMPLES_SIGNATURE, PROBABILITIES
+from contract.prediction import BULK_SIGNATURE, EXAMPLES_SIGNATURE, PROBABILITIES
 from modules.trainer import TrainerInputs
 from modules.transform import TransformSettings
+from modules.tuner import TunerInputs
 from pipelines.config import PipelineConfig
 from pipelines.data_facts import DataFacts
 from pipelines.eval_config import eval_config
@@ -60,9 +61,13 @@ class Wiring:
     drift_statistics: tfx.types.BaseChannel | None = None  # kept with a pushed version
     transform_graph: tfx.types.BaseChannel | None = None
     transformed_examples: tfx.types.BaseChannel | None = None  # only with materialize
+    hyperparameters: tfx.types.BaseChannel | None = None  # the best trial's, with tune
+    tuner_results: tfx.types.BaseChannel | None = None  # every trial's score and values
     model: tfx.types.BaseChannel | None = None
     evaluation: tfx.types.BaseChannel | None = None
     blessing: tfx.types.BaseChannel | None = None
+    bulk_examples: tfx.types.BaseChannel | None = None  # with bulk_infer_data
+    inference_result: tfx.types.BaseChannel | None = None  # the blessed model's predictions
     infra_blessing: tfx.types.BaseChannel | None = None  # with the candidate to push
     pushed_model: tfx.types.BaseChannel | None = None
     # Nodes that every node wired after them waits for (gates).
@@ -209,6 +214,40 @@ def transform(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
         wiring.transformed_examples = transform_node.outputs["transformed_examples"]
 
 
+def _trainer_inputs(config: PipelineConfig, data: DataFacts) -> TrainerInputs:
+    return TrainerInputs(
+        hyperparameters=config.training,
+        image_feature=config.image_feature,
+        class_names=data.class_names,
+        num_classes=config.num_classes,
+        warm_start=config.warm_start,
+        memory_mb=config.trainer_memory_mb,
+    )
+
+
+def tune(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """With tune: KerasTuner trials over the search space; the best trial's values go to the
+    Trainer. One task on Kubeflow too (kubeflow/README.md says how to spread trials out)."""
+    tuner = wiring.add(
+        tfx.components.Tuner(
+            tuner_fn="modules.tuner.tuner_fn",
+            examples=wiring.transformed_examples or wiring.examples,
+            transform_graph=wiring.transform_graph,
+            schema=wiring.schema,
+            train_args=tfx.proto.TrainArgs(num_steps=config.tune_steps_per_trial),
+            eval_args=tfx.proto.EvalArgs(num_steps=config.training.eval_steps),
+            # Whole, so a change to the space, the budget or a hyperparameter re-runs it.
+            custom_config=TunerInputs(
+                trainer=_trainer_inputs(config, data),
+                search_space=config.search_space,
+                trials=config.tune_trials,
+            ).to_custom_config(),
+        )
+    )
+    wiring.hyperparameters = tuner.outputs["best_hyperparameters"]
+    wiring.tuner_results = tuner.outputs["tuner_results"]
+
+
 def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
     """Trainer: AlexNet; without materialized data it applies the transform graph as it reads."""
     hyperparameters = config.training
@@ -219,19 +258,13 @@ def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
             transform_graph=wiring.transform_graph,
             schema=wiring.schema,
             base_model=wiring.baseline_model,
+            hyperparameters=wiring.hyperparameters,  # with tune: they override `training`
             train_args=tfx.proto.TrainArgs(
                 num_steps=hyperparameters.epochs * hyperparameters.steps_per_epoch
             ),
             eval_args=tfx.proto.EvalArgs(num_steps=hyperparameters.eval_steps),
             # Whole, so changing any hyperparameter re-runs the Trainer.
-            custom_config=TrainerInputs(
-                hyperparameters=hyperparameters,
-                image_feature=config.image_feature,
-                class_names=data.class_names,
-                num_classes=config.num_classes,
-                warm_start=config.warm_start,
-                memory_mb=config.trainer_memory_mb,
-            ).to_custom_config(),
+            custom_config=_trainer_inputs(config, data).to_custom_config(),
         )
     )
     wiring.model = trainer.outputs["model"]
@@ -256,6 +289,27 @@ def evaluate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
     )
     wiring.evaluation = evaluator.outputs["evaluation"]
     wiring.blessing = evaluator.outputs["blessing"]
+
+
+def bulk_infer(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """With bulk_infer_data: those images as examples, scored by the blessed candidate with
+    TFX's BulkInferrer (PredictionLogs); it scores nothing when the Evaluator did not bless."""
+    example_gen = wiring.add(
+        ImageFolderExampleGen(config.bulk_infer_path, _hash_split(config.eval_fraction)).with_id(
+            "BulkInferExampleGen"
+        )
+    )
+    wiring.bulk_examples = example_gen.outputs["examples"]
+    inferrer = wiring.add(
+        tfx.components.BulkInferrer(
+            examples=wiring.bulk_examples,
+            model=wiring.model,
+            model_blessing=wiring.blessing,
+            data_spec=tfx.proto.DataSpec(),  # every split
+            model_spec=tfx.proto.ModelSpec(model_signature_name=[BULK_SIGNATURE]),
+        )
+    )
+    wiring.inference_result = inferrer.outputs["inference_result"]
 
 
 def check_serving(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:

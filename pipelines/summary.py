@@ -8,7 +8,7 @@ A stage that did not run leaves its fields null.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,11 +16,13 @@ from components.anomalies_gate import anomaly_messages
 from components.drift_check import COMPARED_PROPERTY
 from components.pushed_model_resolver.executor import BASELINE_VERSION_PROPERTY
 from pipelines.artifact_facts import (
+    bulk_inference_facts,
     drift_findings,
     evaluation_facts,
     example_counts,
     serving_check_facts,
     training_facts,
+    tuning_facts,
 )
 from pipelines.lineage import RunLineage, int_property, string_property
 from pipelines.stages import ArtifactSource
@@ -50,11 +52,35 @@ class Training(_Record):
         description="The served version whose weights training started from; null: scratch."
     )
     warm_start_note: str = Field(description="Why training started where it did.")
+    hyperparameters: dict[str, Any] | None = Field(
+        description="The values it trained with: the config's, or the Tuner's best trial's."
+    )
+    tuned: bool = Field(description="Whether the hyperparameters came from the Tuner.")
     resumed_from_epoch: int = Field(
         description="0: trained from its first epoch; k: resumed a killed training's backup "
         "and trained epochs k onward (the epoch history still covers every epoch)."
     )
     history_path: str = Field(description="The Trainer's training_history.json.")
+
+
+class Trial(_Record):
+    trial_id: str
+    score: float = Field(description="The objective: eval accuracy after the trial's steps.")
+    values: dict[str, Any]
+
+
+class Tuning(_Record):
+    objective: str
+    trials: list[Trial] = Field(description="Every completed trial, best first.")
+    best: dict[str, Any] = Field(description="The best trial's values, which the Trainer used.")
+
+
+class BulkInference(_Record):
+    predictions: int = Field(description="Images scored; 0 when the model was not blessed.")
+    by_class: dict[str, int] = Field(description="Images predicted to be each class.")
+    prediction_logs: list[str] = Field(
+        description="The BulkInferrer's PredictionLog files (TFRecord, GZIP)."
+    )
 
 
 class ClassMetrics(_Record):
@@ -104,6 +130,7 @@ class RunSummary(_Record):
     drift: list[Drift] | None = Field(
         None, description="Drift against the served model's training data; null: none served."
     )
+    tuning: Tuning | None = Field(None, description="The Tuner's trials; null: not tuned.")
     training: Training | None = None
     metrics: Metrics | None = None
     baseline_accuracy: float | None = Field(None, description="The served model's accuracy.")
@@ -113,6 +140,9 @@ class RunSummary(_Record):
     )
     failed_thresholds: list[str] | None = None
     blessed: bool | None = None
+    bulk_inference: BulkInference | None = Field(
+        None, description="TFX's BulkInferrer on bulk_infer_data; null: not configured."
+    )
     serving_check: ServingCheck | None = Field(
         None, description="The candidate in the model server before the push."
     )
@@ -174,6 +204,10 @@ def build_summary(
         summary.anomalies = (summary.anomalies or []) + [
             f"drift: {message}" for message in anomaly_messages(drift.uri)
         ]
+    if (results := artifact("tuner_results")) is not None and (
+        best := artifact("hyperparameters")
+    ) is not None:
+        summary.tuning = Tuning(**tuning_facts(results.uri, best.uri))
     if (model := artifact("model")) is not None:
         facts = training_facts(model.uri)
         summary.training = Training(**facts) if facts else None
@@ -189,6 +223,8 @@ def build_summary(
         summary.failed_thresholds = facts["failed_thresholds"]
     if (blessing := artifact("blessing")) is not None:
         summary.blessed = int_property(blessing, "blessed") == 1
+    if (inference := artifact("inference_result")) is not None and model is not None:
+        summary.bulk_inference = BulkInference(**bulk_inference_facts(inference.uri, model.uri))
     if (infra_blessing := artifact("infra_blessing")) is not None:
         facts = serving_check_facts(infra_blessing.uri)
         summary.serving_check = ServingCheck(**facts) if facts else None

@@ -20,6 +20,15 @@ def describe(summary: RunSummary, components: bool = True) -> str:
     if summary.examples is not None:
         counts = ", ".join(f"{split} {n}" for split, n in sorted(summary.examples.items()))
         lines.append(f"Examples: {counts}")
+    if tuning := summary.tuning:
+        best = tuning.trials[0].score if tuning.trials else None
+        values = ", ".join(f"{name} {value}" for name, value in tuning.best.items())
+        lines.append(
+            f"Tuning: {len(tuning.trials)} trials; the best ({tuning.objective} "
+            f"{best:.3f}) has {values}"
+            if best is not None
+            else "Tuning: no trial completed"
+        )
     if (training := summary.training) and not training.epochs:
         lines.append(f"Training: none; {training.warm_start_note}")
     elif training:
@@ -50,6 +59,14 @@ def describe(summary: RunSummary, components: bool = True) -> str:
         else:
             lines.append("Blessed: NO. Failed thresholds:")
             lines.extend(f"  {failure}" for failure in summary.failed_thresholds or [])
+    if bulk := summary.bulk_inference:
+        counts = ", ".join(f"{name} {count}" for name, count in bulk.by_class.items())
+        lines.append(
+            f"Bulk inference: {bulk.predictions} images scored ({counts}); "
+            f"{', '.join(bulk.prediction_logs)}"
+            if bulk.predictions
+            else "Bulk inference: nothing scored (the model was not blessed)"
+        )
     if check := summary.serving_check:
         lines.append(
             f"Serving check: passed (ready in {check.ready_seconds:.1f} s, p50 "

@@ -54,6 +54,16 @@ def test_yaml_overrides_preset_and_flags_override_yaml(tmp_path):
         ("- a list\n", "must hold a mapping"),
         ("eval_fraction: [\n", "not valid YAML"),
         ("preset: huge\n", "preset: unknown preset 'huge'"),
+        ("tune_trials: 0\n", "tune_trials: must be 1 or more, got 0"),
+        ("search_space:\n  learning_rate: []\n", "search_space.learning_rate: needs a list"),
+        ("search_space:\n  dropout: [0.5, 1.5]\n", "search_space.dropout: 1.5 cannot be tried"),
+        ("search_space:\n  optimizer: [adam, rmsprop]\n", "search_space.optimizer: 'rmsprop'"),
+        ("search_space:\n  momentum: [0.9]\n", "search_space: unknown search_space field"),
+        (
+            "tune: true\nsearch_space: {learning_rate: [0.001], dropout: [0.5], "
+            "batch_size: [32], optimizer: [adam]}\n",
+            "search_space: holds one combination only .* nothing to tune",
+        ),
     ],
 )
 def test_bad_yaml_names_the_problem(tmp_path, content, message):
@@ -61,6 +71,16 @@ def test_bad_yaml_names_the_problem(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         build_config(config_file=str(path))
+
+
+def test_search_space_merges_field_by_field_and_feeds_the_tuner(tmp_path):
+    path = tmp_path / "tune.yaml"
+    path.write_text("tune: true\nsearch_space:\n  optimizer: [adam, sgd]\n")
+    config = build_config("tiny", config_file=str(path), tune_trials=3)
+    assert config.tune and config.tune_trials == 3
+    space = config.search_space
+    assert space.optimizer == ["adam", "sgd"] and space.learning_rate == [1e-4, 3e-4, 1e-3]
+    assert space.size == 3 * 2 * 2 * 2
 
 
 def test_missing_config_file():

@@ -80,13 +80,18 @@ def test_forward_pass_two_classes():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_tiny_model_trains_one_step():
-    model = compile_alexnet(build_alexnet(3, image_size=67, width_multiplier=0.125), 1e-3)
+@pytest.mark.parametrize(("optimizer", "kind"), [("adam", "Adam"), ("sgd", "SGD")])
+def test_tiny_model_trains_one_step(optimizer, kind):
+    model = build_alexnet(3, image_size=67, width_multiplier=0.125)
+    model = compile_alexnet(model, 1e-3, optimizer)
     images = np.random.default_rng(1).normal(size=(4, 67, 67, 3)).astype("float32")
     labels = keras.utils.to_categorical([0, 1, 2, 0], 3)
     history = model.fit(images, labels, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert model.get_layer("conv1").filters == 12
+    assert type(model.optimizer).__name__ == kind
+    if optimizer == "sgd":  # the paper's momentum
+        assert model.optimizer.get_config()["momentum"] == pytest.approx(0.9)
 
 
 def test_lrn_matches_paper_formula():
