@@ -103,6 +103,26 @@ def test_every_task_runs_the_image_with_resources(compiled, tiny_wiring, node_id
             assert "accelerator" not in container["resources"], label
 
 
+def test_tuner_and_bulk_inferrer_are_tasks_and_the_tuner_gets_the_gpus(tmp_path, demo_dir):
+    config = tmp_path / "cluster.yaml"
+    config.write_text("num_classes: 2\n")
+    output = tmp_path / "tuned.yaml"
+    extra = ("--tune", "--bulk-infer-data", "gs://bucket/new-images")
+    result = _compile(
+        config, output, "gs://bucket/images", "gs://bucket/serving", "gs://r", "1", *extra
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    spec = _spec(output)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"Tuner", "BulkInferExampleGen", "BulkInferrer"} <= set(tasks)
+    trainer_inputs = tasks["Trainer"]["inputs"]["artifacts"]
+    assert trainer_inputs["hyperparameters"]["taskOutputArtifact"]["producerTask"] == "Tuner"
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors["Tuner_executor"]["container"]["resources"]["accelerator"]["count"] == "1"
+    assert "modules.tuner.tuner_fn" in output.read_text()
+    assert "gs://bucket/new-images" in output.read_text()
+
+
 def test_module_code_is_referenced_by_import_path(compiled):
     text = compiled[0].read_text()
     assert "modules.trainer.run_fn" in text
