@@ -22,7 +22,9 @@ from pipelines.data_facts import DataFacts
 @dataclasses.dataclass(frozen=True)
 class StageEntry:
     build: stages.Stage
-    enabled_by: str | None = None  # a boolean PipelineConfig field; None: always on
+    # A PipelineConfig field that switches the stage on when set (a flag, or a path); None:
+    # always on.
+    enabled_by: str | None = None
 
     def enabled(self, config: PipelineConfig) -> bool:
         return self.enabled_by is None or bool(getattr(config, self.enabled_by))
