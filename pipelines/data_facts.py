@@ -8,8 +8,9 @@ come from the config and from naming conventions.
 from __future__ import annotations
 
 import dataclasses
+import os
 
-from components.image_folder_example_gen.executor import discover_layout
+from components.image_folder_example_gen.executor import ImageFolderError, discover_layout
 from components.spans import check_same_classes, has_spans, span_window
 from components.tfrecord_layout import read_labels, tfrecord_splits
 from contract.data import is_remote
@@ -51,6 +52,8 @@ def inspect_data(config: PipelineConfig) -> DataFacts:
         raise ConfigError(
             f"num_classes: the config says {config.num_classes}, the data has {found} classes."
         )
+    if config.bulk_infer_path and not is_remote(config.bulk_infer_path):
+        _check_bulk_infer_data(config.bulk_infer_path)
     splits = tfrecord_splits(data) if config.data_format == "tfrecord" and not spanned else {}
     return DataFacts(
         num_classes=found,
@@ -59,6 +62,20 @@ def inspect_data(config: PipelineConfig) -> DataFacts:
         spanned=bool(spanned),
         spans=spans,
     )
+
+
+def _check_bulk_infer_data(folder: str) -> None:
+    """The BulkInferrer's images go through ImageFolderExampleGen: fail before any component
+    runs if it cannot read them."""
+    if not os.path.isdir(folder):
+        raise ConfigError(f"bulk_infer_data: {folder} does not exist or is not a folder.")
+    try:
+        discover_layout(folder)
+    except ImageFolderError as error:
+        raise ConfigError(
+            f"bulk_infer_data: {error} For images without class folders, score them with "
+            "`alexnet-tfx predict-batch` instead."
+        ) from None
 
 
 def _classes_in(config: PipelineConfig, folder: str) -> list[str] | None:

@@ -115,3 +115,24 @@ def test_presets_apply_only_through_build_config():
     """PipelineConfig has no preset field, so a preset cannot be silently ignored."""
     with pytest.raises(TypeError, match="preset"):
         PipelineConfig(preset="tiny")
+
+
+def test_bulk_infer_data_is_checked_before_any_component_runs(tmp_path):
+    from pipelines.data_facts import inspect_data
+    from pipelines.demo_data import write_demo_dataset
+
+    write_demo_dataset(tmp_path / "data", per_class=2)
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "a.jpg").write_bytes(b"")
+    for folder, message in (
+        ("missing", "bulk_infer_data: .*missing does not exist or is not a folder"),
+        (
+            "flat",
+            "bulk_infer_data: .*has 0 class folder.*score them with `alexnet-tfx predict-batch`",
+        ),
+    ):
+        config = build_config(
+            "tiny", data=str(tmp_path / "data"), bulk_infer_data=str(tmp_path / folder)
+        )
+        with pytest.raises(ConfigError, match=message):
+            inspect_data(config)
