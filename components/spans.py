@@ -94,26 +94,37 @@ def check_same_classes(classes: dict[int, list[str]], root: str) -> None:
             )
 
 
-def window_config(window_spans: int) -> example_gen_pb2.CustomConfig:
-    """The window, as an ExampleGen's standard custom_config: a Struct packed in its Any."""
+def options_config(options: dict[str, Any]) -> example_gen_pb2.CustomConfig:
+    """Options for our ExampleGens, as their standard custom_config: a Struct packed in its
+    Any."""
     struct = struct_pb2.Struct()
-    struct.update({WINDOW_SPANS_KEY: window_spans})
+    struct.update(options)
     config = example_gen_pb2.CustomConfig()
     config.custom_config.Pack(struct)
     return config
 
 
-def window_from(exec_properties: dict[str, Any]) -> int | None:
-    """The window an ExampleGen was given; None when its data has no span folders."""
+def options_from(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The options an ExampleGen was given (options_config); empty without any."""
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not text:
-        return None
+        return {}
     config = example_gen_pb2.CustomConfig()
     proto_utils.json_to_proto(text, config)
     struct = struct_pb2.Struct()
     if not config.custom_config.Unpack(struct):
-        return None
-    return int(struct[WINDOW_SPANS_KEY])
+        return {}
+    return dict(struct.items())
+
+
+def window_config(window_spans: int) -> example_gen_pb2.CustomConfig:
+    return options_config({WINDOW_SPANS_KEY: window_spans})
+
+
+def window_from(exec_properties: dict[str, Any]) -> int | None:
+    """The window an ExampleGen was given; None when its data has no span folders."""
+    window = options_from(exec_properties).get(WINDOW_SPANS_KEY)
+    return None if window is None else int(window)
 
 
 def write_spans(examples: types.Artifact, spans: list[int]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from components.image_folder_example_gen.executor import ImageFolderError, discover_layout
+from components.image_folder_example_gen.executor import IMAGE_EXTENSIONS, discover_layout
 from components.spans import check_same_classes, has_spans, span_window
 from components.tfrecord_layout import read_labels, tfrecord_splits
 from contract.data import is_remote
@@ -65,17 +65,15 @@ def inspect_data(config: PipelineConfig) -> DataFacts:
 
 
 def _check_bulk_infer_data(folder: str) -> None:
-    """The BulkInferrer's images go through ImageFolderExampleGen: fail before any component
-    runs if it cannot read them."""
+    """Fails before any component runs if the BulkInferrer would have no image to score."""
     if not os.path.isdir(folder):
         raise ConfigError(f"bulk_infer_data: {folder} does not exist or is not a folder.")
-    try:
-        discover_layout(folder)
-    except ImageFolderError as error:
+    if not any(
+        name.lower().endswith(IMAGE_EXTENSIONS) for _, _, names in os.walk(folder) for name in names
+    ):
         raise ConfigError(
-            f"bulk_infer_data: {error} For images without class folders, score them with "
-            "`alexnet-tfx predict-batch` instead."
-        ) from None
+            f"bulk_infer_data: {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})."
+        )
 
 
 def _classes_in(config: PipelineConfig, folder: str) -> list[str] | None:

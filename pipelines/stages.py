@@ -292,13 +292,13 @@ def evaluate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
 
 
 def bulk_infer(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
-    """With bulk_infer_data: those images as examples, scored by the blessed candidate with
-    TFX's BulkInferrer (PredictionLogs); it scores nothing when the Evaluator did not bless."""
-    example_gen = wiring.add(
-        ImageFolderExampleGen(config.bulk_infer_path, _hash_split(config.eval_fraction)).with_id(
-            "BulkInferExampleGen"
-        )
+    """With bulk_infer_data: those images (in class folders or not; labels are not needed)
+    as examples, scored by the blessed candidate with TFX's BulkInferrer (PredictionLogs);
+    it scores nothing when the Evaluator did not bless."""
+    unlabelled = ImageFolderExampleGen(
+        config.bulk_infer_path, _hash_split(config.eval_fraction), labelled=False
     )
+    example_gen = wiring.add(unlabelled.with_id("BulkInferExampleGen"))
     wiring.bulk_examples = example_gen.outputs["examples"]
     inferrer = wiring.add(
         tfx.components.BulkInferrer(

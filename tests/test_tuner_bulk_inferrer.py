@@ -18,9 +18,12 @@ TUNED = ("--tune", "--tune-trials", "2", "--tune-steps-per-trial", "4")
 
 @pytest.fixture(scope="module")
 def bulk_images(tmp_path_factory):
-    """10 new images of each class."""
+    """20 new images, unlabelled: in one folder and a sub-folder; and a corrupt file."""
     bulk = tmp_path_factory.mktemp("new_images")
-    write_demo_dataset(bulk, per_class=10, seed=11)
+    for path in write_demo_dataset(bulk / "drawn", per_class=10, seed=11):
+        path.rename(bulk / path.name if "bike" in path.name else path)
+    (bulk / "drawn" / "bike").rmdir()
+    (bulk / "broken.jpg").write_bytes(b"not an image")
     return bulk
 
 
@@ -86,6 +89,7 @@ def test_rerun_with_the_same_search_space_is_cached(tuned, node_id):
 
 
 def test_bulk_inferrer_scores_every_new_image_with_the_blessed_model(tuned):
+    """Unlabelled images anywhere under bulk_infer_data; the corrupt one is rejected."""
     summary, stdout = tuned[0]
     assert summary["blessed"] is True
     bulk = summary["bulk_inference"]
@@ -96,6 +100,13 @@ def test_bulk_inferrer_scores_every_new_image_with_the_blessed_model(tuned):
         for record in tf.data.TFRecordDataset(bulk["prediction_logs"], compression_type="GZIP")
     ]
     assert len(logs) == 20
+    examples = [
+        tf.train.Example.FromString(log.predict_log.request.inputs["examples"].string_val[0])
+        for log in logs
+    ]
+    paths = sorted(example.features.feature["path"].bytes_list.value[0] for example in examples)
+    assert paths[0] == b"bike_0000.jpg" and paths[-1] == b"drawn/ship/ship_0009.jpg"
+    assert not any("label" in example.features.feature for example in examples)
     outputs = logs[0].predict_log.response.outputs
     assert set(outputs) == {"class_id", "score", "probabilities"}
     probabilities = tf.make_ndarray(outputs["probabilities"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
@@ -24,6 +26,9 @@ class ImageFolderExampleGen(FileBasedExampleGen):
     {SPAN}, the driver resolves the newest span, which the Examples artifact records; the
     executor reads the newest `window_spans` spans up to it and writes their spans to
     `spans.json`.
+
+    With `labelled=False` (images to score, e.g. by the BulkInferrer) every image under the
+    root is an example, in class folders or not, and no example has a label or class name.
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -33,14 +38,21 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         input_base: str,
         output_config: example_gen_pb2.Output,
         window_spans: int | None = None,
+        labelled: bool = True,
     ) -> None:
         # The driver fingerprints the files this pattern matches, for caching.
         pattern = "*/*" if window_spans is None else f"{SPAN_PREFIX}{{SPAN}}/*/*"
+        options: dict[str, Any] = {}
+        if window_spans is not None:
+            options[spans.WINDOW_SPANS_KEY] = window_spans
+        if not labelled:
+            pattern = "*"
+            options[executor.UNLABELLED_KEY] = True
         super().__init__(
             input_base=input_base,
             input_config=example_gen_pb2.Input(
                 splits=[example_gen_pb2.Input.Split(name="images", pattern=pattern)]
             ),
             output_config=output_config,
-            custom_config=None if window_spans is None else spans.window_config(window_spans),
+            custom_config=spans.options_config(options) if options else None,
         )

@@ -39,7 +39,13 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.beam_counters import committed_counters
-from components.spans import check_same_classes, span_window, window_from, write_spans
+from components.spans import (
+    check_same_classes,
+    options_from,
+    span_window,
+    window_from,
+    write_spans,
+)
 from contract.data import (
     CLASS_NAME_KEY,
     EVAL,
@@ -58,6 +64,9 @@ from modules.image_check import UndecodableImage, decoded_sizes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 REJECTS_FILE = "rejects.jsonl"
+# The ExampleGen option for images without labels; their ClassFolder is the root itself.
+UNLABELLED_KEY = "unlabelled"
+_NO_CLASS = ""
 
 _METRICS = "ImageFolderExampleGen"
 _REJECTED = "rejected"
@@ -175,6 +184,13 @@ def discover_layout(root: str) -> Layout:
     return Layout(root, classes, folders, stray)
 
 
+def unlabelled_layout(root: str) -> Layout:
+    """Every file under root, with no class: images to score, not to train on."""
+    if not tf.io.gfile.isdir(root):
+        raise ImageFolderError(f"Image folder {root} does not exist or is not a directory.")
+    return Layout(root, [], [ClassFolder(None, _NO_CLASS, root)], [])
+
+
 def discover_span_layout(root: str, window_spans: int, newest: int | None = None) -> Layout:
     """The window's spans as one layout: each span may have either folder layout, and all
     must hold the same classes. Paths stay relative to root, so they name their span."""
@@ -192,7 +208,8 @@ def discover_span_layout(root: str, window_spans: int, newest: int | None = None
 def _relative_paths(folder: str, root: str) -> Iterator[str]:
     for dirpath, _, names in _walk(folder):
         prefix = os.path.relpath(dirpath, root)
-        yield from (os.path.join(prefix, name) for name in sorted(names))
+        # normpath: files directly under the root (unlabelled) get "a.jpg", not "./a.jpg".
+        yield from (os.path.normpath(os.path.join(prefix, name)) for name in sorted(names))
 
 
 def _list_class_folder(entry: ClassFolder, root: str) -> Iterator[list[ImageFile]]:
@@ -324,12 +341,13 @@ def to_examples(
 def to_example(image: ImageFile, root: str, classes: list[str]) -> bytes:
     features = {
         IMAGE_KEY: _bytes_feature(_read(root, image.relative_path)),
-        LABEL_KEY: _int_feature(classes.index(image.class_name)),
-        CLASS_NAME_KEY: _bytes_feature(image.class_name.encode()),
         PATH_KEY: _bytes_feature(image.relative_path.encode()),
         HEIGHT_KEY: _int_feature(image.height),
         WIDTH_KEY: _int_feature(image.width),
     }
+    if image.class_name != _NO_CLASS:
+        features[LABEL_KEY] = _int_feature(classes.index(image.class_name))
+        features[CLASS_NAME_KEY] = _bytes_feature(image.class_name.encode())
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
@@ -350,14 +368,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         window_spans = window_from(exec_properties)
-        layout = (
-            discover_layout(root)
-            if window_spans is None
-            # The driver resolved {SPAN} to the newest span.
-            else discover_span_layout(
+        if options_from(exec_properties).get(UNLABELLED_KEY):
+            layout = unlabelled_layout(root)
+        elif window_spans is None:
+            layout = discover_layout(root)
+        else:  # the driver resolved {SPAN} to the newest span
+            layout = discover_span_layout(
                 root, window_spans, exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
             )
-        )
 
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
