@@ -122,14 +122,11 @@ def test_bulk_infer_data_is_checked_before_any_component_runs(tmp_path):
     from pipelines.demo_data import write_demo_dataset
 
     write_demo_dataset(tmp_path / "data", per_class=2)
-    (tmp_path / "flat").mkdir()
-    (tmp_path / "flat" / "a.jpg").write_bytes(b"")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_bytes(b"")
     for folder, message in (
         ("missing", "bulk_infer_data: .*missing does not exist or is not a folder"),
-        (
-            "flat",
-            "bulk_infer_data: .*has 0 class folder.*score them with `alexnet-tfx predict-batch`",
-        ),
+        ("notes", "bulk_infer_data: .*notes holds no images"),
     ):
         config = build_config(
             "tiny", data=str(tmp_path / "data"), bulk_infer_data=str(tmp_path / folder)
