@@ -395,7 +395,8 @@ def predict_batch(
     )
     if failed:
         click.echo(
-            f"Undecodable: {len(failed)} files, listed in {out} with their error, e.g. "
+            f"Undecodable: {len(failed)} file{'s' if len(failed) > 1 else ''}, listed in {out} "
+            "with their error, e.g. "
             f"{failed[0]['path']}: {failed[0]['error']}"
         )
     if found.labelled and (result := agreement(lines, read_class_names(choice.path))):
