@@ -185,6 +185,16 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
         ("verdict", verdict),
         ("serving check", _serving_check_text(summary.serving_check)),
         (
+            "tuning",
+            f"{len(summary.tuning.trials)} trials (see Tuning)" if summary.tuning else "off",
+        ),
+        (
+            "bulk inference",
+            f"{summary.bulk_inference.predictions} images scored (see Bulk inference)"
+            if summary.bulk_inference
+            else "off",
+        ),
+        (
             "pushed",
             f"version {summary.pushed_version} at {summary.pushed_model_dir}"
             if summary.pushed
