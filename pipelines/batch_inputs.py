@@ -37,7 +37,8 @@ class ImageFolderInput:
     labelled: bool
 
     @property
-    def count(self) -> str:
+    def size_text(self) -> str:
+        """How much there is to score, for the console."""
         return f"{len(self.files)} files"
 
 
@@ -52,7 +53,7 @@ class TFRecordInput:
         return self.class_names is not None
 
     @property
-    def count(self) -> str:
+    def size_text(self) -> str:
         return f"{len(self.files)} TFRecord files"
 
 

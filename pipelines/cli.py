@@ -381,7 +381,7 @@ def predict_batch(
     check_output(out)
     version = f"version {choice.version}" if choice.version is not None else "the model"
     log_path = Path(os.path.abspath(out) + ".log")
-    click.echo(f"Scoring {found.count} in {found.root} with {version} at {choice.path}")
+    click.echo(f"Scoring {found.size_text} in {found.root} with {version} at {choice.path}")
     click.echo(f"Logs: {log_path}")
     started = time.monotonic()
     with run_console(log_path, verbose):
