@@ -188,28 +188,32 @@ class _StubKfp(BaseHTTPRequestHandler):
         pass
 
 
-def test_submit_sends_spec_root_and_experiment_to_kfp(compiled):
+@pytest.fixture
+def kfp_host():
+    """The URL of a stub KFP API that records what it received in _StubKfp.received."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _StubKfp)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    host = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        result = run_cli(
-            "submit",
-            "--host",
-            host,
-            "--experiment",
-            "nightly",
-            "--package",
-            str(compiled[0]),
-            "--pipeline-root",
-            "gs://bucket/runs",
-            "--run-name",
-            "try-1",
-        )
-    finally:
-        server.shutdown()
+    _StubKfp.received.clear()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_submit_sends_spec_root_and_experiment_to_kfp(compiled, kfp_host):
+    result = run_cli(
+        "submit",
+        "--host",
+        kfp_host,
+        "--experiment",
+        "nightly",
+        "--package",
+        str(compiled[0]),
+        "--pipeline-root",
+        "gs://bucket/runs",
+        "--run-name",
+        "try-1",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith(f"{host}/#/runs/details/run-42")
+    assert result.stdout.strip().endswith(f"{kfp_host}/#/runs/details/run-42")
     experiments = [b for m, p, b in _StubKfp.received if m == "POST" and "experiments" in p]
     assert experiments[0]["display_name"] == "nightly"
     run = next(b for m, p, b in _StubKfp.received if m == "POST" and p.endswith("/runs"))
@@ -226,27 +230,20 @@ def test_submit_sends_spec_root_and_experiment_to_kfp(compiled):
     )
 
 
-def test_schedule_creates_a_recurring_run_of_the_package(compiled):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubKfp)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host = f"http://127.0.0.1:{server.server_address[1]}"
-    _StubKfp.received.clear()
-    try:
-        result = run_cli(
-            "schedule",
-            "--host",
-            host,
-            "--cron",
-            "30 2 * * *",
-            "--package",
-            compiled[0],
-            "--pipeline-root",
-            "gs://bucket/runs",
-        )
-    finally:
-        server.shutdown()
+def test_schedule_creates_a_recurring_run_of_the_package(compiled, kfp_host):
+    result = run_cli(
+        "schedule",
+        "--host",
+        kfp_host,
+        "--cron",
+        "30 2 * * *",
+        "--package",
+        compiled[0],
+        "--pipeline-root",
+        "gs://bucket/runs",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith(f"{host}/#/recurringrun/details/rr-9")
+    assert result.stdout.strip().endswith(f"{kfp_host}/#/recurringrun/details/rr-9")
     job = next(b for m, p, b in _StubKfp.received if m == "POST" and "recurringruns" in p)
     assert job["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"  # KFP's seconds first
     assert job["experiment_id"] == "exp-7" and int(job["max_concurrency"]) == 1
