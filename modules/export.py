@@ -5,8 +5,8 @@
   bulk_examples(examples: tf.string [None])    the same less class_name (BulkInferrer)
 
 They return the fields of `contract.prediction.OUTPUTS` (BULK_OUTPUTS), and embed the same
-TFT layer as training, so no preprocessing is written twice. Beside the model go the class names and
-the training record (`contract/model_files.py`).
+TFT layer as training, so no preprocessing is written twice. Beside the model go the class
+names and the training record (`contract/model_files.py`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from components.evaluation_metrics import ACCURACY, candidate_name, overall_metr
 from components.serving_check.executor import RESULT_FILE as SERVING_CHECK_RESULT_FILE
 from contract.prediction import CLASS_ID
 from modules.trainer import HISTORY_FILE
+from modules.tuner import OBJECTIVE
 from serving.layout import read_class_names
 
 # The Tuner's files, as tfx/components/tuner/executor.py (TFX 1.21) names them.
@@ -91,7 +92,7 @@ def tuning_facts(results_uri: str, best_uri: str) -> dict[str, Any]:
     trials = _read_json(os.path.join(results_uri, TUNER_RESULTS_FILE))
     best = _read_json(os.path.join(best_uri, BEST_HYPERPARAMETERS_FILE))["values"]
     return {
-        "objective": "val_accuracy",
+        "objective": OBJECTIVE.name,
         "trials": [
             {"trial_id": trial.pop("trial_id"), "score": trial.pop("score"), "values": trial}
             for trial in trials

@@ -49,6 +49,13 @@ def _hyperparameter_options() -> list[Callable[..., Any]]:
 
 HYPERPARAMETERS = [field.name for field in dataclasses.fields(Hyperparameters)]
 
+_beam_arg_option = click.option(
+    "--beam-arg",
+    "beam_args",
+    multiple=True,
+    help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
+)
+
 _CONFIG_OPTIONS = [
     click.option("--preset", type=click.Choice(list(PRESETS))),
     click.option(
@@ -72,12 +79,7 @@ _CONFIG_OPTIONS = [
     click.option("--output-root", help="Where outputs go unless overridden (default: outputs)."),
     click.option("--pipeline-root", help="Artifact root (a URI for Kubeflow)."),
     click.option("--serving-dir", help="Where blessed models are pushed."),
-    click.option(
-        "--beam-arg",
-        "beam_args",
-        multiple=True,
-        help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
-    ),
+    _beam_arg_option,
     click.option(
         "--tune/--no-tune",
         default=None,
@@ -338,12 +340,7 @@ def rollback(serving_dir: str | None, model_name: str, to_version: int | None) -
     help="A SavedModel folder, or a folder of numbered versions, instead of the served one.",
 )
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--beam-arg",
-    "beam_args",
-    multiple=True,
-    help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
-)
+@_beam_arg_option
 @click.option("-v", "--verbose", is_flag=True, help="Show the libraries' logs too.")
 @user_errors
 def predict_batch(

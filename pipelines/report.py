@@ -18,7 +18,7 @@ from tfx.utils import path_utils  # noqa: E402
 from modules.architecture import draw_diagram, layer_rows  # noqa: E402
 from pipelines.config import PipelineConfig  # noqa: E402
 from pipelines.report_images import EvalImage, Features, misclassified, saliency  # noqa: E402
-from pipelines.summary import BulkInference, RunSummary, ServingCheck  # noqa: E402
+from pipelines.summary import BulkInference, RunSummary, ServingCheck, Tuning  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> str:
@@ -146,6 +146,24 @@ def _serving_check_text(check: ServingCheck | None) -> str:
     return f"{verdict}: {check.reason}; {figures}{check.requests} requests"
 
 
+def tuning_section(tuning: Tuning) -> list[str]:
+    """Every trial's score and values, best first."""
+    names = list(tuning.best)
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    rows = "".join(
+        f"<tr><td>{html.escape(trial.trial_id)}</td><td>{trial.score:.4f}</td>"
+        + "".join(f"<td>{html.escape(str(trial.values.get(name)))}</td>" for name in names)
+        + "</tr>"
+        for trial in tuning.trials
+    )
+    return [
+        "<h2>Tuning</h2>",
+        f"<p>{len(tuning.trials)} trials, best first, scored by {tuning.objective}; the "
+        "Trainer used the first row's values.</p>",
+        f"<table><tr><th>trial</th><th>{tuning.objective}</th>{header}</tr>{rows}</table>",
+    ]
+
+
 def bulk_inference_section(bulk: BulkInference) -> list[str]:
     """What the BulkInferrer scored, with links to its PredictionLog files."""
     if not bulk.predictions:
@@ -228,21 +246,8 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
             _img(confusion_chart(summary.confusion_matrix, summary.classes), "confusion matrix"),
         ]
     sections += image_sections(summary, config)
-    if tuning := summary.tuning:
-        names = list(tuning.best)
-        header = "".join(f"<th>{html.escape(name)}</th>" for name in names)
-        rows = "".join(
-            f"<tr><td>{html.escape(trial.trial_id)}</td><td>{trial.score:.4f}</td>"
-            + "".join(f"<td>{html.escape(str(trial.values.get(name)))}</td>" for name in names)
-            + "</tr>"
-            for trial in tuning.trials
-        )
-        sections += [
-            "<h2>Tuning</h2>",
-            f"<p>{len(tuning.trials)} trials, best first, scored by {tuning.objective}; the "
-            "Trainer used the first row's values.</p>",
-            f"<table><tr><th>trial</th><th>{tuning.objective}</th>{header}</tr>{rows}</table>",
-        ]
+    if summary.tuning:
+        sections += tuning_section(summary.tuning)
     if training := summary.training:
         with open(training.history_path) as handle:
             history = json.load(handle)
