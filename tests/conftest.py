@@ -145,3 +145,33 @@ def first_run(workspace):
     """The first full tiny run: nothing served yet, so only the absolute threshold applies.
     In a process of its own, so tests/test_console.py can read the console a user sees."""
     return workspace.run(own_process=True)
+
+
+def _shared_temp(config):
+    """The session's temporary folder that every xdist worker shares (xdist gives each worker
+    a folder inside it: xdist/workermanage.py)."""
+    base = config._tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+@pytest.fixture(scope="session")
+def s3(request):
+    """A real S3 server (SeaweedFS) on 127.0.0.1, one for the whole session."""
+    from s3_server import shared_server
+
+    return shared_server(_shared_temp(request.config))
+
+
+@pytest.fixture
+def s3_env(s3, monkeypatch):
+    """This process's S3 clients pointed at the session's server."""
+    for name, value in s3.environment().items():
+        monkeypatch.setenv(name, value)
+    return s3
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the controller, after every worker
+        from s3_server import stop_shared_server
+
+        stop_shared_server(_shared_temp(session.config))
