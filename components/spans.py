@@ -1,8 +1,8 @@
 """Numbered span folders under a data root: DATA/span-1/, DATA/span-2/, ...
 
 Used before a run (to fail before any component starts) and by the ExampleGens at run time
-(on Kubeflow the data may only be reachable there). tf.io.gfile lists local folders and
-buckets alike; a data root holds few entries, so its per-entry stat costs nothing here.
+(on Kubeflow the data may only be reachable there). modules.storage lists local folders and
+buckets alike.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from contract.data import SPAN_PREFIX, SPANS_FILE, span_number, window
+from modules import storage
 
 WINDOW_SPANS_KEY = "window_spans"
 
@@ -29,11 +30,7 @@ class SpanLayoutError(ValueError):
 
 def _entries(root: str) -> list[tuple[str, bool]]:
     """(name, is a folder) of each visible entry of root."""
-    return [
-        (name.rstrip("/"), tf.io.gfile.isdir(os.path.join(root, name)))
-        for name in sorted(tf.io.gfile.listdir(root))
-        if not name.startswith(".")
-    ]
+    return [(name, is_dir) for name, is_dir in storage.entries(root) if not name.startswith(".")]
 
 
 def has_spans(root: str) -> bool:
@@ -58,7 +55,7 @@ def span_folders(root: str) -> dict[int, str]:
                 f"data: {folder} {what}; next to span folders every folder must be "
                 f"{SPAN_PREFIX}<integer> (e.g. {SPAN_PREFIX}1). Rename it or move it out."
             )
-        if not any(files for _, _, files in tf.io.gfile.walk(folder)):
+        if not any(files for _, _, files in storage.walk(folder)):
             raise SpanLayoutError(
                 f"data: span folder {folder} is empty. Add its images or remove it."
             )

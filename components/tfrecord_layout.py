@@ -10,6 +10,7 @@ import os
 import tensorflow as tf
 
 from contract.data import LABELS_FILE, SPLIT_PREFIXES, is_remote
+from modules import storage
 
 # ImportExampleGen's input split for files that carry no split name; they are hashed.
 SINGLE_SPLIT = "single_split"
@@ -52,7 +53,7 @@ def _unsplit_pattern(folder: str, names: set[str]) -> str:
 def read_labels(folder: str) -> list[str] | None:
     """The class names of a folder's labels.txt, in label order; None if it has none."""
     path = os.path.join(folder, LABELS_FILE)
-    if not tf.io.gfile.exists(path):
+    if not storage.exists(path):
         return None
-    with tf.io.gfile.GFile(path) as handle:
+    with storage.open_file(path) as handle:
         return [line.strip() for line in handle if line.strip()]

@@ -247,3 +247,43 @@ def copy_tree(source: str, target: str, last: tuple[str, ...] = ()) -> None:
     ordered = [name for name in relative if name not in last] + [n for n in last if n in relative]
     for name in ordered:
         _call(target, "copy", f"{prefix}/{name}", f"{_key(target)}/{name}")
+
+
+def entries(path: str) -> list[tuple[str, bool]]:
+    """(name, is a folder) of each entry of the folder, in name order; one listing request
+    in a bucket."""
+    if not is_bucket(path):
+        return [(name, tf.io.gfile.isdir(os.path.join(path, name))) for name in listdir(path)]
+    key = _key(path)
+    found = {
+        info["name"].rstrip("/").rsplit("/", 1)[-1]: info["type"] == "directory"
+        for info in _call(path, "ls", key, detail=True)
+        if info["name"].rstrip("/") != key
+    }
+    return sorted(found.items())
+
+
+def file_details(root: str) -> Iterator[tuple[str, int, str]]:
+    """(path relative to root, size, version stamp) of every file under root, in path order:
+    the object's ETag in a bucket, the modification time elsewhere."""
+    if is_bucket(root):
+        prefix = _key(root) + "/"
+        for name, info in sorted(_call(root, "find", _key(root), detail=True).items()):
+            yield name[len(prefix) :], int(info.get("size") or 0), str(info.get("ETag", ""))
+        return
+    listed = []
+    walker = tf.io.gfile.walk if "://" in root else os.walk  # gs://; os.walk stats less
+    for folder, _, names in walker(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            size, stamp = _size_and_stamp(path)
+            listed.append((os.path.relpath(path, root), size, str(stamp)))
+    yield from sorted(listed)
+
+
+def _size_and_stamp(path: str) -> tuple[int, int]:
+    if "://" in path:
+        stat = tf.io.gfile.stat(path)
+        return stat.length, stat.mtime_nsec
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns

@@ -105,9 +105,7 @@ def _start(folder: Path) -> S3Server:
         f"-s3.config={folder / 's3-identities.json'}",
     ]  # fmt: skip
     log = open(folder / "s3-server.log", "ab")  # noqa: SIM115 (the server keeps it open)
-    process = subprocess.Popen(
-        command, stdout=log, stderr=log, cwd=folder, start_new_session=True
-    )
+    process = subprocess.Popen(command, stdout=log, stderr=log, cwd=folder, start_new_session=True)
     server = S3Server(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY, process.pid)
     deadline = time.monotonic() + READY_SECONDS
     while True:

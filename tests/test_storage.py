@@ -47,7 +47,9 @@ def test_files_and_folders_answer_the_same_everywhere(root, tmp_path):
     assert storage.modified_seconds(f"{root}/dogs/c.jpg") > 0
     storage.remove_tree(f"{root}/cats")
     # SeaweedFS may still list the emptied prefix; its objects are gone.
-    assert not storage.exists(f"{root}/cats/a.jpg") and not storage.exists(f"{root}/cats/deep/b.jpg")
+    assert not storage.exists(f"{root}/cats/a.jpg") and not storage.exists(
+        f"{root}/cats/deep/b.jpg"
+    )
     assert storage.read_bytes(f"{root}/dogs/c.jpg") == b"ccc"
     storage.remove_tree(f"{root}/cats")  # gone already: nothing to do
 
@@ -70,7 +72,11 @@ def test_a_tree_goes_up_and_down_with_its_last_files_last(bucket, tmp_path):
     assert len(order) == 3
     storage.copy_tree(remote, f"s3://{bucket}/models/2", last=("saved_model.pb",))
     storage.download_tree(f"s3://{bucket}/models/2", str(tmp_path / "back"))
-    assert sorted(p.relative_to(tmp_path / "back").as_posix() for p in (tmp_path / "back").rglob("*") if p.is_file()) == [
+    assert sorted(
+        p.relative_to(tmp_path / "back").as_posix()
+        for p in (tmp_path / "back").rglob("*")
+        if p.is_file()
+    ) == [
         "fingerprint.pb",
         "saved_model.pb",
         "variables/variables.index",

@@ -39,6 +39,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.beam_counters import committed_counters
+from components.example_gen_input import resolve_without_driver
 from components.spans import (
     check_same_classes,
     options_from,
@@ -60,6 +61,7 @@ from contract.data import (
     WIDTH_KEY,
     is_remote,
 )
+from modules import storage
 from modules.image_check import UndecodableImage, decoded_sizes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -114,24 +116,16 @@ class Layout:
 
 
 def _subdirectories(path: str) -> list[str]:
-    return sorted(
-        name.rstrip("/")
-        for name in tf.io.gfile.listdir(path)
-        if tf.io.gfile.isdir(os.path.join(path, name))
-    )
+    return [name for name, is_dir in storage.entries(path) if is_dir]
 
 
 def _files(path: str) -> list[str]:
-    return sorted(
-        name
-        for name in tf.io.gfile.listdir(path)
-        if not tf.io.gfile.isdir(os.path.join(path, name))
-    )
+    return [name for name, is_dir in storage.entries(path) if not is_dir]
 
 
 def _walk(folder: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    # tf.io.gfile reaches gs:// and s3://, but stats every local entry it lists: 30x slower.
-    return tf.io.gfile.walk(folder) if is_remote(folder) else os.walk(folder)
+    # storage reaches gs:// and buckets, but tf.io.gfile stats every local entry: 30x slower.
+    return storage.walk(folder) if is_remote(folder) else os.walk(folder)
 
 
 def _has_any_file(folder: str) -> bool:
@@ -140,7 +134,7 @@ def _has_any_file(folder: str) -> bool:
 
 def discover_layout(root: str) -> Layout:
     """Finds the classes and the folders to walk; fails clearly on unusable layouts."""
-    if not tf.io.gfile.isdir(root):
+    if not storage.isdir(root):
         raise ImageFolderError(
             f"Image folder {root} does not exist or is not a directory. Point --data at a "
             f"folder with one sub-folder per class."
@@ -186,7 +180,7 @@ def discover_layout(root: str) -> Layout:
 
 def unlabelled_layout(root: str) -> Layout:
     """Every file under root, with no class: images to score, not to train on."""
-    if not tf.io.gfile.isdir(root):
+    if not storage.isdir(root):
         raise ImageFolderError(f"Image folder {root} does not exist or is not a directory.")
     return Layout(root, [], [ClassFolder(None, _NO_CLASS, root)], [])
 
@@ -224,8 +218,10 @@ def _list_class_folder(entry: ClassFolder, root: str) -> Iterator[list[ImageFile
 
 def _read(root: str, relative_path: str) -> bytes:
     path = os.path.join(root, relative_path)
+    if is_remote(path):
+        return storage.read_bytes(path)
     # tf.io.gfile stats a local file three times before it reads it: 1.5x the read's cost.
-    with tf.io.gfile.GFile(path, "rb") if is_remote(path) else open(path, "rb") as handle:
+    with open(path, "rb") as handle:
         return handle.read()
 
 
@@ -366,20 +362,21 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        exec_properties = resolve_without_driver(exec_properties, examples)
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         window_spans = window_from(exec_properties)
         if options_from(exec_properties).get(UNLABELLED_KEY):
             layout = unlabelled_layout(root)
         elif window_spans is None:
             layout = discover_layout(root)
-        else:  # the driver resolved {SPAN} to the newest span
+        else:  # {SPAN} resolved to the newest span
             layout = discover_span_layout(
-                root, window_spans, exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
+                root, window_spans, exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
             )
 
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY]
-        )
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config

@@ -10,7 +10,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components import spans
+from components import example_gen_input, spans
 from components.tfrecord_spans_example_gen import executor
 from contract.data import SPAN_PREFIX
 
@@ -25,6 +25,8 @@ class TFRecordSpansExampleGen(FileBasedExampleGen):
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    # Span and fingerprint through modules.storage, so a bucket works (example_gen_input.py).
+    DRIVER_CLASS = example_gen_input.Driver
 
     def __init__(
         self, input_base: str, output_config: example_gen_pb2.Output, window_spans: int

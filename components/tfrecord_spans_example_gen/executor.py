@@ -20,6 +20,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.beam_counters import committed_counters
+from components.example_gen_input import resolve_without_driver
 from components.spans import check_same_classes, span_window, window_from, write_spans
 from components.tfrecord_layout import SINGLE_SPLIT, read_labels, tfrecord_splits
 from contract.data import EVAL, LABELS_FILE, SPLITS, TRAIN
@@ -58,6 +59,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        exec_properties = resolve_without_driver(exec_properties, examples)
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         window = span_window(
             root,
@@ -74,9 +79,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         buckets = {split.name: split.hash_buckets for split in output_config.split_config.splits}
         eval_fraction = buckets[EVAL] / sum(buckets.values())
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY]
-        )
         examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
 
         pipeline = self._make_beam_pipeline()
