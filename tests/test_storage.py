@@ -54,7 +54,15 @@ def test_files_and_folders_answer_the_same_everywhere(root, tmp_path):
     storage.remove_tree(f"{root}/cats")  # gone already: nothing to do
 
 
-def test_a_tree_goes_up_and_down_with_its_last_files_last(bucket, tmp_path):
+def test_a_tree_goes_up_and_down_with_its_last_files_last(bucket, tmp_path, monkeypatch):
+    calls = []
+    real_call = storage._call
+
+    def recording(path, operation, *args, **kwargs):
+        calls.append((operation, args))
+        return real_call(path, operation, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "_call", recording)
     local = tmp_path / "model"
     (local / "variables").mkdir(parents=True)
     (local / "variables" / "variables.index").write_bytes(b"i")
@@ -62,15 +70,10 @@ def test_a_tree_goes_up_and_down_with_its_last_files_last(bucket, tmp_path):
     (local / "fingerprint.pb").write_bytes(b"fp")
     remote = f"s3://{bucket}/models/1"
     storage.upload_tree(str(local), remote, last=("saved_model.pb",))
-    order = [
-        name
-        for name, _ in sorted(
-            (info["name"], info["LastModified"])
-            for info in storage._s3(remote).find(f"{bucket}/models/1", detail=True).values()
-        )
-    ]
-    assert len(order) == 3
     storage.copy_tree(remote, f"s3://{bucket}/models/2", last=("saved_model.pb",))
+    for operation in ("put_file", "copy"):
+        written = [args[1].rsplit("/models/", 1)[1] for op, args in calls if op == operation]
+        assert len(written) == 3 and written[-1].endswith("/saved_model.pb"), written
     storage.download_tree(f"s3://{bucket}/models/2", str(tmp_path / "back"))
     assert sorted(
         p.relative_to(tmp_path / "back").as_posix()
