@@ -204,12 +204,31 @@ def remove_tree(path: str) -> None:
 
 
 def modified_seconds(path: str) -> float | None:
-    """When the file or folder last changed (seconds since the epoch); None if unknown."""
+    """When the file or folder last changed, in seconds since the epoch; for a bucket
+    folder, its newest object's time (None when it holds none)."""
     if not is_bucket(path):
-        return tf.io.gfile.stat(path).mtime_nsec / 1e9
-    info = _call(path, "info", _key(path))
-    stamp = info.get("LastModified")
-    return stamp.timestamp() if stamp is not None else None
+        try:
+            return tf.io.gfile.stat(path).mtime_nsec / 1e9
+        except tf.errors.NotFoundError as error:
+            raise FileNotFoundError(path) from error
+    found = _call(path, "find", _key(path), detail=True)
+    if not found:
+        info = _call(path, "info", _key(path))  # FileNotFoundError if absent
+        found = {path: info}
+    stamps = [info["LastModified"].timestamp() for info in found.values() if "LastModified" in info]
+    return max(stamps) if stamps else None
+
+
+def move_tree(source: str, target: str, marker: str) -> None:
+    """Moves a folder whose readers wait for its `marker` file (a relative path): a rename
+    where there is one; in a bucket, a copy with the marker last, then the source's marker
+    goes first, so readers of either side never see half of it."""
+    if not is_bucket(source):
+        tf.io.gfile.rename(source, target)
+        return
+    copy_tree(source, target, last=(marker,))
+    _call(source, "rm_file", f"{_key(source)}/{marker}")
+    remove_tree(source)
 
 
 def download_tree(path: str, local_dir: str) -> None:

@@ -1,4 +1,5 @@
-"""The TF Serving directory layout: <serving_dir>/<model_name>/<integer version>/."""
+"""The TF Serving directory layout: <serving_dir>/<model_name>/<integer version>/, in a
+folder or a bucket (modules/storage.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import os
 import socket
 import time
 
-import tensorflow as tf
-
 from contract.model_files import CLASS_NAMES_FILE
+from modules import storage
+
+SAVED_MODEL_FILE = "saved_model.pb"
 
 
 def model_base(serving_dir: str, model_name: str) -> str:
@@ -21,14 +23,13 @@ def complete_versions(base: str) -> list[int]:
     Temporary folders of a push in progress are hidden (".tmp-..."), and a SavedModel is
     complete once its saved_model.pb exists, which a push writes last.
     """
-    if not tf.io.gfile.isdir(base):
+    if not storage.isdir(base):
         return []
-    versions = []
-    for name in tf.io.gfile.listdir(base):
-        name = name.rstrip("/")
-        if name.isdigit() and tf.io.gfile.exists(os.path.join(base, name, "saved_model.pb")):
-            versions.append(int(name))
-    return sorted(versions)
+    return sorted(
+        int(name)
+        for name in storage.listdir(base)
+        if name.isdigit() and storage.exists(os.path.join(base, name, SAVED_MODEL_FILE))
+    )
 
 
 # A push copies into <base>/.tmp-<host>-<pid>-<random> and renames it to its version.
@@ -54,12 +55,11 @@ def _process_alive(pid: int) -> bool:
 def abandoned_staging(base: str, now: float | None = None) -> list[str]:
     """Staging folders whose push died: from a process on this host that has ended, or
     older than STAGING_MAX_AGE_SECONDS (another host's, say a Kubeflow pod's)."""
-    if not tf.io.gfile.isdir(base):
+    if not storage.isdir(base):
         return []
     now = time.time() if now is None else now
     found = []
-    for name in tf.io.gfile.listdir(base):
-        name = name.rstrip("/")
+    for name in storage.listdir(base):
         if not name.startswith(STAGING_PREFIX):
             continue
         host, _, pid = name[len(STAGING_PREFIX) :].rpartition("-")[0].rpartition("-")
@@ -69,11 +69,11 @@ def abandoned_staging(base: str, now: float | None = None) -> list[str]:
                 found.append(path)
             continue
         try:
-            modified = tf.io.gfile.stat(path).mtime_nsec / 1e9
-        except tf.errors.NotFoundError:
+            modified = storage.modified_seconds(path)
+        except FileNotFoundError:
             continue  # its push finished meanwhile
-        if now - modified > STAGING_MAX_AGE_SECONDS:
-            found.append(path)
+        if modified is None or now - modified > STAGING_MAX_AGE_SECONDS:
+            found.append(path)  # None: a bucket prefix left empty
     return found
 
 
@@ -84,11 +84,9 @@ RETIRED_DIR = ".retired"
 def retired_versions(base: str) -> list[int]:
     """Versions a rollback retired, oldest first."""
     retired = os.path.join(base, RETIRED_DIR)
-    if not tf.io.gfile.isdir(retired):
+    if not storage.isdir(retired):
         return []
-    return sorted(
-        int(name.rstrip("/")) for name in tf.io.gfile.listdir(retired) if name.rstrip("/").isdigit()
-    )
+    return sorted(int(name) for name in storage.listdir(retired) if name.isdigit())
 
 
 def next_version(base: str) -> int:
@@ -106,18 +104,15 @@ def latest_version_dir(serving_dir: str, model_name: str) -> tuple[int, str] | N
 def fingerprint(saved_model_dir: str) -> bytes | None:
     """The SavedModel's fingerprint.pb, which TensorFlow writes from the graph and weights."""
     path = os.path.join(saved_model_dir, "fingerprint.pb")
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        return handle.read()
+    return storage.read_bytes(path) if storage.exists(path) else None
 
 
 def read_class_names(saved_model_dir: str) -> list[str]:
     path = os.path.join(saved_model_dir, CLASS_NAMES_FILE)
-    if not tf.io.gfile.exists(path):
+    if not storage.exists(path):
         raise FileNotFoundError(
             f"{path} is missing: this model was exported before class names were saved with it; "
             "re-run the pipeline to push a new version."
         )
-    with tf.io.gfile.GFile(path) as handle:
+    with storage.open_file(path) as handle:
         return handle.read().splitlines()

@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 from PIL import Image
 
 from contract import prediction
 from contract.prediction import Prediction
+from modules import storage
 from serving import layout, warmup
 
 logger = logging.getLogger(__name__)
+
+
+def local_copy(path: str) -> str:
+    """A version in a bucket copied to local disk once, as KServe's storage initializer
+    copies a storageUri: TensorFlow loads SavedModels from files only. A version number is
+    never reused, so a copy stays valid."""
+    if not storage.is_bucket(path):
+        return path
+    name = hashlib.sha256(f"{storage.endpoint()} {path}".encode()).hexdigest()[:20]
+    target = os.path.join(tempfile.gettempdir(), "alexnet-tfx-models", name)
+    if not os.path.exists(os.path.join(target, layout.SAVED_MODEL_FILE)):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        partial = tempfile.mkdtemp(prefix=f"{name}-", dir=os.path.dirname(target))
+        storage.download_tree(path, partial)
+        try:
+            os.rename(partial, target)
+        except OSError:  # another process copied it meanwhile
+            shutil.rmtree(partial)
+    return target
 
 
 class ServedModel:
@@ -21,8 +45,9 @@ class ServedModel:
     def __init__(self, version: int, path: str) -> None:
         self.version = version
         self.path = path
-        self.class_names = tuple(layout.read_class_names(path))
-        self._loaded = tf.saved_model.load(path)
+        self.local_path = local_copy(path)
+        self.class_names = tuple(layout.read_class_names(self.local_path))
+        self._loaded = tf.saved_model.load(self.local_path)
         self._serve = self._loaded.signatures[prediction.IMAGES_SIGNATURE]
 
     @classmethod
@@ -52,7 +77,7 @@ class ServedModel:
         """Replays the version's TF Serving warm-up requests, as TF Serving does, so graph
         tracing and allocation happen before the first request; one blank image without them."""
         replayed = 0
-        for request in warmup.read_warmup_requests(self.path):
+        for request in warmup.read_warmup_requests(self.local_path):
             images = tf.make_ndarray(request.inputs[prediction.IMAGES_INPUT]).tolist()
             self.predict(images)
             replayed += 1

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from modules import storage
 from serving import layout
 from serving.served_model import ServedModel
 
@@ -57,7 +58,7 @@ class VersionWatcher(threading.Thread):
             if found is None or found[0] == self._version:
                 return None
             version, path = found
-            stamp = tf.io.gfile.stat(os.path.join(path, "saved_model.pb")).mtime_nsec
+            stamp = storage.modified_seconds(os.path.join(path, layout.SAVED_MODEL_FILE))
         except (tf.errors.OpError, OSError) as error:  # e.g. a version deleted while listing
             logger.warning("cannot list %s: %s", self.serving_dir, error)
             return None

@@ -7,9 +7,8 @@ import json
 import os
 from typing import Any
 
-import tensorflow as tf
-
 from contract.model_files import PUSH_RECORD_FILE, TRAINING_RECORD_FILE
+from modules import storage
 from serving import layout
 
 
@@ -28,10 +27,9 @@ class RollbackError(ValueError):
 
 def _record(version_dir: str, name: str) -> dict[str, Any]:
     path = os.path.join(version_dir, name)
-    if not tf.io.gfile.exists(path):
+    if not storage.exists(path):
         return {}
-    with tf.io.gfile.GFile(path) as handle:
-        return json.load(handle)
+    return json.loads(storage.read_bytes(path))
 
 
 def list_versions(serving_dir: str, model_name: str) -> list[VersionInfo]:
@@ -79,9 +77,14 @@ def rollback(serving_dir: str, model_name: str, to_version: int | None = None) -
         raise RollbackError(f"--to-version {to_version}: that version is already served")
     newer = [version for version in versions if version > to_version]
     retired = os.path.join(base, layout.RETIRED_DIR)
-    tf.io.gfile.makedirs(retired)
+    storage.makedirs(retired)
     # Oldest first: the served (highest) version goes last, so servers switch once, from it
-    # straight to `to_version`. Each rename is atomic; nothing is copied or deleted.
+    # straight to `to_version`. Each move is atomic for readers (a rename on a filesystem;
+    # in a bucket saved_model.pb leaves first); nothing is deleted.
     for version in newer:
-        tf.io.gfile.rename(os.path.join(base, str(version)), os.path.join(retired, str(version)))
+        storage.move_tree(
+            os.path.join(base, str(version)),
+            os.path.join(retired, str(version)),
+            marker=layout.SAVED_MODEL_FILE,
+        )
     return newer

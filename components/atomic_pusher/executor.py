@@ -3,8 +3,8 @@
 Differences from TFX's filesystem push:
 - versions are 1, 2, 3, ... (TF Serving picks the highest), not Unix timestamps;
 - the model is copied to a hidden temporary folder and renamed into place, so a reader
-  never sees a half-copied version (rename is atomic on POSIX filesystems; on object
-  stores saved_model.pb is copied last, which TF Serving waits for);
+  never sees a half-copied version (rename is atomic on POSIX filesystems; in a bucket the
+  folder is copied on the server with saved_model.pb last, which readers wait for);
 - a candidate whose SavedModel fingerprint equals the served version's is not pushed again;
 - no second archive copy: the Model artifact in the pipeline root already keeps it;
 - each version keeps the statistics of its training data and a push record
@@ -31,6 +31,7 @@ from tfx.utils import io_utils, proto_utils
 from components.evaluation_metrics import candidate_accuracy
 from contract.data import TRAIN, is_remote
 from contract.model_files import PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+from modules import storage
 from serving import layout as serving_layout
 
 DUPLICATE_OF_PROPERTY = "duplicate_of_version"
@@ -58,12 +59,15 @@ def open_staging(base: str) -> str:
         )
     staging = os.path.join(base, serving_layout.staging_name(uuid.uuid4().hex[:12]))
     try:
-        tf.io.gfile.makedirs(base)
+        storage.check_bucket(base)
+        storage.makedirs(base)
         for abandoned in serving_layout.abandoned_staging(base):
             logging.info("Removing %s, left by an interrupted push.", abandoned)
             with contextlib.suppress(tf.errors.NotFoundError):  # another pusher's cleanup
-                tf.io.gfile.rmtree(abandoned)
-        tf.io.gfile.makedirs(staging)
+                storage.remove_tree(abandoned)
+        storage.makedirs(staging)
+    except storage.StorageError as error:
+        raise storage.StorageError(f"Cannot push: {error} {RETRY_HINT}") from error
     except (OSError, tf.errors.OpError) as error:
         reason = error.message if isinstance(error, tf.errors.OpError) else error.strerror
         raise PermissionError(
@@ -75,14 +79,14 @@ def open_staging(base: str) -> str:
 
 def _stage(model_path: str, staging: str, extras: dict[str, bytes]) -> None:
     """The SavedModel and extras into the staging folder, saved_model.pb last."""
-    io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
     for relative, content in extras.items():
-        tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
-        with tf.io.gfile.GFile(os.path.join(staging, relative), "wb") as handle:
-            handle.write(content)
-    io_utils.copy_file(
-        os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb")
-    )
+        storage.write_bytes(os.path.join(staging, relative), content)
+    marker = serving_layout.SAVED_MODEL_FILE
+    if storage.is_bucket(staging):
+        storage.upload_tree(model_path, staging, last=(marker,))
+        return
+    io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
+    io_utils.copy_file(os.path.join(model_path, marker), os.path.join(staging, marker))
 
 
 def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tuple[int, str]:
@@ -92,8 +96,16 @@ def push_atomically(model_path: str, base: str, extras: dict[str, bytes]) -> tup
     try:
         _stage(model_path, staging, extras)
     except BaseException:
-        tf.io.gfile.rmtree(staging)  # a failed copy (a full disk, say) leaves nothing
+        storage.remove_tree(staging)  # a failed copy (a full disk, say) leaves nothing
         raise
+    if storage.is_bucket(base):
+        # Buckets have no rename. One pusher at a time (Kubeflow's schedules run one run at a
+        # time); what a killed push left under the number was never complete, so it goes.
+        version = serving_layout.next_version(base)
+        target = os.path.join(base, str(version))
+        storage.remove_tree(target)
+        storage.move_tree(staging, target, marker=serving_layout.SAVED_MODEL_FILE)
+        return version, target
     while True:
         version = serving_layout.next_version(base)
         target = os.path.join(base, str(version))

@@ -21,6 +21,7 @@ from tfx.utils import io_utils, path_utils
 
 from contract.data import TRAIN
 from contract.model_files import SERVED_RECORD_FILE, TRAINING_STATISTICS_FILE
+from modules import storage
 from serving import layout as serving_layout
 
 MODEL_KEY = "model"
@@ -57,14 +58,18 @@ class Executor(base_executor.BaseExecutor):
             return
         version, source = served
         # A snapshot, so the lineage keeps what was compared even if the version is removed.
-        io_utils.copy_dir(source, path_utils.serving_model_dir(model.uri))
+        snapshot = path_utils.serving_model_dir(model.uri)
+        if storage.is_bucket(source):
+            storage.download_tree(source, snapshot)
+        else:
+            io_utils.copy_dir(source, snapshot)
         model.set_int_custom_property(BASELINE_VERSION_PROPERTY, version)
         model.set_string_custom_property(BASELINE_SOURCE_PROPERTY, source)
         # For the Trainer, which sees the snapshot's path but not these properties.
         with tf.io.gfile.GFile(os.path.join(model.uri, SERVED_RECORD_FILE), "w") as handle:
             json.dump({"version": version, "source": source}, handle)
         logging.info("Served: version %d from %s", version, source)
-        kept = os.path.join(source, TRAINING_STATISTICS_FILE)
+        kept = os.path.join(snapshot, TRAINING_STATISTICS_FILE)
         if tf.io.gfile.exists(kept):
             target = os.path.join(
                 artifact_utils.get_split_uri([statistics], TRAIN), "FeatureStats.pb"
