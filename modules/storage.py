@@ -159,7 +159,8 @@ def walk(path: str) -> Iterator[tuple[str, list[str], list[str]]]:
         return
     scheme = path.split("://", 1)[0]
     for folder, folders, files in _call(path, "walk", _key(path)):
-        yield f"{scheme}://{folder}", sorted(folders), sorted(files)
+        # SeaweedFS lists an emptied prefix as holding a file named "".
+        yield f"{scheme}://{folder}", sorted(folders), sorted(name for name in files if name)
 
 
 def open_file(path: str, mode: str = "r") -> IO[Any]:
@@ -232,9 +233,14 @@ def move_tree(source: str, target: str, marker: str) -> None:
 
 
 def download_tree(path: str, local_dir: str) -> None:
-    """A bucket folder (or a file) copied to a local folder (or file)."""
+    """A folder in a bucket (or gs://) copied to a local folder; a file to a local file."""
     if not is_bucket(path):
-        raise ValueError(f"download_tree takes a bucket URI, got {path}")
+        for folder, _, names in tf.io.gfile.walk(path):
+            target = os.path.join(local_dir, os.path.relpath(folder, path))
+            os.makedirs(target, exist_ok=True)
+            for name in names:
+                tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name), True)
+        return
     if _call(path, "isdir", _key(path)):
         os.makedirs(local_dir, exist_ok=True)
         _call(path, "get", _key(path) + "/", local_dir.rstrip("/") + "/", recursive=True)
@@ -244,10 +250,9 @@ def download_tree(path: str, local_dir: str) -> None:
 
 
 def upload_tree(local_dir: str, path: str, last: tuple[str, ...] = ()) -> None:
-    """A local folder copied into a bucket folder, file by file; files named in `last`
-    (relative paths) go after every other, so a reader that waits for them sees the rest."""
-    if not is_bucket(path):
-        raise ValueError(f"upload_tree takes a bucket URI, got {path}")
+    """A local folder copied into a bucket (or gs://) folder, file by file; files named in
+    `last` (relative paths) go after every other, so a reader that waits for them sees the
+    rest."""
     files = sorted(
         os.path.relpath(os.path.join(folder, name), local_dir)
         for folder, _, names in os.walk(local_dir)
@@ -255,7 +260,12 @@ def upload_tree(local_dir: str, path: str, last: tuple[str, ...] = ()) -> None:
     )
     ordered = [name for name in files if name not in last] + [n for n in last if n in files]
     for relative in ordered:
-        _call(path, "put_file", os.path.join(local_dir, relative), f"{_key(path)}/{relative}")
+        source, target = os.path.join(local_dir, relative), f"{path.rstrip('/')}/{relative}"
+        if is_bucket(path):
+            _call(path, "put_file", source, _key(target))
+        else:
+            tf.io.gfile.makedirs(os.path.dirname(target))
+            tf.io.gfile.copy(source, target, overwrite=True)
 
 
 def copy_tree(source: str, target: str, last: tuple[str, ...] = ()) -> None:

@@ -27,6 +27,7 @@ from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
 from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE, SPANS_FILE, is_remote
+from modules import backup_mirror
 from modules.decoded_cache import plan_cache
 from modules.export import export_model
 from modules.hyperparameters import Hyperparameters, check_known_keys
@@ -368,6 +369,8 @@ def fit_resumably(
     epoch they hold; returns the first epoch this call trained (hp.epochs: none left)."""
     checkpoint = os.path.join(backup, "checkpoint")
     epoch_log = os.path.join(backup, EPOCH_LOG)
+    if not tf.io.gfile.exists(checkpoint):
+        backup_mirror.restore(backup)  # a retried Kubeflow pod starts on an empty disk
     if not tf.io.gfile.exists(checkpoint) and tf.io.gfile.exists(epoch_log):
         tf.io.gfile.remove(epoch_log)  # records of epochs no checkpoint kept
     logging.info("Trainer: backup in %s", backup)
@@ -378,6 +381,7 @@ def fit_resumably(
         # A backup of this training (a re-run, a retried pod) wins over the warm start.
         # Kept after fit(): a kill during the export then resumes at the export.
         keras.callbacks.BackupAndRestore(checkpoint, delete_checkpoint=False),
+        backup_mirror.MirrorBackup(backup),  # after the save it copies
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
         ProgressReport(hp.batch_size),
     ]
@@ -467,7 +471,7 @@ def train_and_export(
         io_utils.copy_file(
             epoch_log, os.path.join(fn_args.model_run_dir, EPOCH_LOG), overwrite=True
         )
-        tf.io.gfile.rmtree(backup)
+        tf.io.gfile.rmtree(backup)  # its mirror on Kubeflow stays (backup_mirror.py)
         # This execution's epochs after its first, which includes tracing and cache filling.
         timed = [record for record in epochs if record["epoch"] > first] or epochs[first:]
         images = steps_per_epoch(fn_args, hp) * hp.batch_size * len(timed)

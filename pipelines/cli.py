@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from modules.hyperparameters import Hyperparameters
-from pipelines.config import PRESETS, PipelineConfig, build_config
+from pipelines.config import KFP_S3_ENDPOINT, KFP_S3_SECRET, PRESETS, PipelineConfig, build_config
 from pipelines.console import quiet
 
 
@@ -26,7 +26,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError) as error:
+        except (ValueError, OSError) as error:  # OSError: files, buckets, connections
             raise click.ClickException(str(error)) from error
 
     return wrapper
@@ -407,18 +407,38 @@ def predict_batch(
 @click.option("--gpus", type=int, default=1, show_default=True, help="GPUs for the Trainer.")
 @click.option("--gpu-type", default="nvidia.com/gpu", show_default=True)
 @click.option("--output", default="kubeflow/alexnet_pipeline.yaml", show_default=True)
+@click.option(
+    "--s3-endpoint",
+    default=KFP_S3_ENDPOINT,
+    show_default=True,
+    help="The tasks' AWS_ENDPOINT_URL, for s3:// and minio:// paths; '' for AWS itself.",
+)
+@click.option(
+    "--s3-secret",
+    default=KFP_S3_SECRET,
+    show_default=True,
+    help="Kubernetes secret whose accesskey and secretkey the tasks use; '' for none (IRSA).",
+)
 def compile_command(
-    config: PipelineConfig, image: str, gpus: int, gpu_type: str, output: str
+    config: PipelineConfig,
+    image: str,
+    gpus: int,
+    gpu_type: str,
+    output: str,
+    s3_endpoint: str,
+    s3_secret: str,
 ) -> None:
     """Compile the pipeline to a Kubeflow Pipelines (v2, schema 2.1) YAML spec.
 
-    --data, --pipeline-root and --serving-dir are as the cluster sees them (gs://, s3://,
-    a volume path); --pipeline-root can also be set at submit time.
+    --data and --serving-dir are as the cluster sees them (gs://, s3://, minio://, a volume
+    path). The artifact root is given when a run starts (submit, schedule).
     """
     with quiet():
         from pipelines.kubeflow_runner import compile_pipeline
 
-        path = compile_pipeline(config, image, output, gpus=gpus, gpu_type=gpu_type)
+        path = compile_pipeline(
+            config, image, output, gpus, gpu_type, s3_endpoint=s3_endpoint, s3_secret=s3_secret
+        )
     click.echo(f"compiled {path}")
 
 

@@ -21,6 +21,10 @@ from modules.search_space import SearchSpace
 
 DataFormat = Literal["folder", "tfrecord"]
 DEFAULT_OUTPUT_ROOT = "outputs"
+# Kubeflow tasks reach s3:// and minio:// paths at KFP's own store with the secret its
+# launcher reads, unless told otherwise (kubeflow/pipelines backend/src/v2/config/env.go).
+KFP_S3_ENDPOINT = "http://seaweedfs.kubeflow:9000"
+KFP_S3_SECRET = "mlpipeline-minio-artifact"
 TRAINING = "training"  # the config section that holds the Hyperparameters
 DRIFT = "drift"  # and the one that holds the DriftThresholds
 SEARCH_SPACE = "search_space"  # and the Tuner's SearchSpace

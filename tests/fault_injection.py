@@ -14,7 +14,7 @@ PIPELINE_MODULES = [
     "pipelines.cli",
     "pipelines.local_runner",
     "tfx.components.trainer.executor",
-    "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+    "pipelines.kubeflow_entrypoint",
 ]
 
 

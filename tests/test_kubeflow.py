@@ -1,9 +1,11 @@
 """Kubeflow Pipelines: the compiled spec validated offline, submitted to a stub KFP API, and
 executed task by task the way the KFP v2 launcher would."""
 
+import dataclasses
 import json
 import os
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from conftest import run_cli
 IMAGE = "registry.example.com/alexnet-tfx:1.0"
 
 
-def _compile(config, output, data, serving, root, gpus, *extra):
+def _compile(config, output, data, serving, gpus, *extra):
     return run_cli(
         "compile",
         "--image",
@@ -27,8 +29,6 @@ def _compile(config, output, data, serving, root, gpus, *extra):
         data,
         "--serving-dir",
         serving,
-        "--pipeline-root",
-        root,
         "--gpus",
         gpus,
         "--output",
@@ -50,7 +50,6 @@ def compiled(tmp_path_factory):
             base / name,
             data="gs://bucket/images",
             serving="gs://bucket/serving",
-            root="gs://bucket/root",
             gpus="2",
         )
         assert result.returncode == 0, result.stderr[-3000:]
@@ -58,8 +57,13 @@ def compiled(tmp_path_factory):
     return outputs
 
 
+def _documents(path):
+    return list(yaml.safe_load_all(path.read_text()))
+
+
 def _spec(path):
-    return yaml.safe_load(path.read_text())
+    """The PipelineSpec: the package's first document (the platform spec follows)."""
+    return _documents(path)[0]
 
 
 def test_compiling_twice_gives_identical_files(compiled):
@@ -68,11 +72,57 @@ def test_compiling_twice_gives_identical_files(compiled):
 
 def test_spec_is_a_strict_kfp_2_1_pipeline_spec(compiled):
     from google.protobuf import json_format
+    from kfp.kubernetes import kubernetes_executor_config_pb2
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    spec = _spec(compiled[0])
+    spec, platform = _documents(compiled[0])
     assert spec["schemaVersion"] == "2.1.0"
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # unknown fields fail
+    json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+    for config in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        json_format.ParseDict(config, kubernetes_executor_config_pb2.KubernetesExecutorConfig())
+
+
+def test_every_task_runs_our_entrypoint_with_its_input_types(compiled):
+    """Open-source KFP hands input artifacts without a type; each task's inputs spec
+    carries its component's input definitions instead."""
+    import json
+
+    spec = _spec(compiled[0])
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        component = spec["components"][task["componentRef"]["name"]]
+        container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+        assert container["command"] == ["python", "-m", "pipelines.kubeflow_entrypoint"], name
+        args = container["args"]
+        inputs_spec = json.loads(args[args.index("--json_serialized_inputs_spec_args") + 1])
+        expected = component.get("inputDefinitions", {}).get("artifacts", {})
+        assert inputs_spec["artifacts"] == expected, name
+
+
+def test_every_task_reaches_the_store_with_the_clusters_secret(compiled):
+    spec, platform = _documents(compiled[0])
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(spec["deploymentSpec"]["executors"])
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        assert executor["container"]["env"] == [
+            {"name": "AWS_ENDPOINT_URL", "value": "http://seaweedfs.kubeflow:9000"}
+        ]
+        (secret,) = executors[label]["secretAsEnv"]
+        assert secret["secretName"] == "mlpipeline-minio-artifact" and secret["optional"]
+        assert {m["envVar"]: m["secretKey"] for m in secret["keyToEnv"]} == {
+            "AWS_ACCESS_KEY_ID": "accesskey",
+            "AWS_SECRET_ACCESS_KEY": "secretkey",
+        }
+
+
+def test_compile_refuses_a_pipeline_root_that_kubeflow_would_ignore(tmp_path):
+    result = run_cli(
+        "compile", "--image", IMAGE, "--preset", "tiny", "--data", "gs://b/images",
+        "--pipeline-root", "gs://b/root", "--output", tmp_path / "x.yaml",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error: --pipeline-root: Kubeflow Pipelines takes")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_kfp_sdk_loads_the_spec(compiled):
@@ -108,9 +158,7 @@ def test_tuner_and_bulk_inferrer_are_tasks_and_the_tuner_gets_the_gpus(tmp_path,
     config.write_text("num_classes: 2\n")
     output = tmp_path / "tuned.yaml"
     extra = ("--tune", "--bulk-infer-data", "gs://bucket/new-images")
-    result = _compile(
-        config, output, "gs://bucket/images", "gs://bucket/serving", "gs://r", "1", *extra
-    )
+    result = _compile(config, output, "gs://bucket/images", "gs://bucket/serving", "1", *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     spec = _spec(output)
     tasks = spec["root"]["dag"]["tasks"]
@@ -144,13 +192,14 @@ def test_only_the_trainer_task_is_retried(compiled, node_id):
     assert retried[node_id("model")]["maxRetryCount"] >= 1
 
 
-def test_baseline_task_is_never_cached(compiled, node_id):
+def test_tasks_that_read_the_data_or_the_serving_dir_are_never_cached(compiled, node_id):
+    """KFP's cache key is a task's inputs and command (driver/cache.go): a cached
+    ExampleGen would never see a new span, a cached resolver never a new push."""
     tasks = _spec(compiled[0])["root"]["dag"]["tasks"]
-    assert tasks[node_id("baseline_model")]["cachingOptions"] == {"enableCache": False}
     uncached = [
         name for name, task in tasks.items() if task["cachingOptions"] != {"enableCache": True}
     ]
-    assert uncached == [node_id("baseline_model")]
+    assert sorted(uncached) == sorted([node_id("examples"), node_id("baseline_model")])
     # An ordinary container step: open-source KFP runs no resolver executors.
     executors = _spec(compiled[0])["deploymentSpec"]["executors"]
     assert all(set(executor) == {"container"} for executor in executors.values())
@@ -219,15 +268,14 @@ def test_submit_sends_spec_root_and_experiment_to_kfp(compiled, kfp_host):
     run = next(b for m, p, b in _StubKfp.received if m == "POST" and p.endswith("/runs"))
     assert run["experiment_id"] == "exp-7" and run["display_name"] == "try-1"
     assert run["runtime_config"]["pipeline_root"] == "gs://bucket/runs"
-    spec = _spec(compiled[0])
-    assert run["pipeline_spec"]["pipelineInfo"] == spec["pipelineInfo"]
-    assert set(run["pipeline_spec"]["root"]["dag"]["tasks"]) == set(spec["root"]["dag"]["tasks"])
-    assert (
-        run["pipeline_spec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"][
-            "image"
-        ]
-        == IMAGE
-    )
+    spec, platform = _documents(compiled[0])
+    # kfp.Client sends a package with a platform spec as both (client.py _PipelineDoc).
+    sent = run["pipeline_spec"]
+    assert sent["platform_spec"] == platform
+    assert sent["pipeline_spec"]["pipelineInfo"] == spec["pipelineInfo"]
+    assert set(sent["pipeline_spec"]["root"]["dag"]["tasks"]) == set(spec["root"]["dag"]["tasks"])
+    executor = sent["pipeline_spec"]["deploymentSpec"]["executors"]["Trainer_executor"]
+    assert executor["container"]["image"] == IMAGE
 
 
 def test_schedule_creates_a_recurring_run_of_the_package(compiled, kfp_host):
@@ -250,7 +298,8 @@ def test_schedule_creates_a_recurring_run_of_the_package(compiled, kfp_host):
     assert job["no_catchup"] is True and job["mode"] == "ENABLE"
     assert job["runtime_config"]["pipeline_root"] == "gs://bucket/runs"
     spec = _spec(compiled[0])
-    assert set(job["pipeline_spec"]["root"]["dag"]["tasks"]) == set(spec["root"]["dag"]["tasks"])
+    sent = job["pipeline_spec"]["pipeline_spec"]
+    assert set(sent["root"]["dag"]["tasks"]) == set(spec["root"]["dag"]["tasks"])
 
 
 @pytest.mark.parametrize("cron", ["* * *", "every day"])
@@ -273,121 +322,186 @@ def test_submit_to_unreachable_host_fails_clearly_and_quickly():
     assert time.monotonic() - started < 90
 
 
+KFP_ROOT = "minio://mlpipeline/v2/artifacts"  # open-source KFP's default (config/env.go)
+
+
+@dataclasses.dataclass
+class StrictRuns:
+    """The tiny pipeline compiled once and run twice on the strict launcher, with its data
+    and its serving directory in buckets: span 1 under KFP's default minio:// root (the
+    Trainer's pod evicted mid-training), then span 2 under an s3:// root (the Trainer's pod
+    evicted while its launcher uploads the model)."""
+
+    launcher: object
+    filesystem: object
+    data: str
+    serving: str
+    roots: tuple[str, str]
+    first: dict
+    second: dict
+
+    def read(self, uri):
+        return self.filesystem.cat(uri.split("://", 1)[1])
+
+    def objects(self, uri):
+        prefix = uri.split("://", 1)[1]
+        found = (name[len(prefix) + 1 :] for name in self.filesystem.find(prefix))
+        return sorted(name for name in found if name)
+
+
+def _upload(filesystem, local, uri):
+    for path in sorted(Path(local).rglob("*")):
+        if path.is_file():
+            key = uri.split("://", 1)[1] + "/" + path.relative_to(local).as_posix()
+            filesystem.pipe(key, path.read_bytes())
+
+
 @pytest.fixture(scope="module")
-def conformance(tmp_path_factory, node_id):
-    """The tiny pipeline compiled once, with local URIs, then executed from the spec alone:
-    on data with span 1 (it pushes v1), and again after span 2 arrived."""
-    from kfp_launcher import run_spec
-    from trainer_harness import has_checkpoint
+def strict(tmp_path_factory, s3, node_id):
+    from kfp_launcher import Cluster, Eviction, Launcher
 
     from pipelines.demo_data import write_demo_spans
 
-    base = tmp_path_factory.mktemp("kfp-run")
-    trainer = node_id("model")
+    base = tmp_path_factory.mktemp("kfp-strict")
+    tag = uuid.uuid4().hex[:6]
+    buckets = {name: s3.make_bucket(f"{name}-{tag}") for name in ("data", "serving", "roots")}
+    s3.make_bucket("mlpipeline")
+    filesystem = s3.filesystem()
+    data, serving = f"s3://{buckets['data']}/images", f"s3://{buckets['serving']}/serving"
     write_demo_spans(base / "arriving", 2, per_class=40, seed=5)
-    (base / "data").mkdir()
-    (base / "arriving" / "span-1").rename(base / "data" / "span-1")
-    config = base / "tolerant.yaml"
-    # The second run trains on new data; allow its accuracy to differ a little.
-    config.write_text("regression_epsilon: 0.3\n")
+    _upload(filesystem, base / "arriving" / "span-1", f"{data}/span-1")
+    config = base / "cluster.yaml"
+    # The second run trains on new data; allow its accuracy to differ a little. The data is
+    # in a bucket the compiling machine need not reach: classes and spans are stated.
+    config.write_text("regression_epsilon: 0.3\nnum_classes: 2\nspans: true\n")
     spec = base / "spec.yaml"
-    result = _compile(
-        config,
-        spec,
-        data=str(base / "data"),
-        serving=str(base / "serving"),
-        root=str(base / "root"),
-        gpus="0",
-    )
+    result = _compile(config, spec, data, serving, "0", "--s3-endpoint", s3.endpoint)
     assert result.returncode == 0, result.stderr[-3000:]
-    # The first run's Trainer pod is killed once it has a checkpoint, and retried.
-    first = run_spec(
-        str(spec),
-        str(base / "root"),
-        "run-1",
-        kill_first={trainer: has_checkpoint},
+    cluster = Cluster(
+        s3.endpoint,
+        s3.access_key,
+        s3.secret_key,
+        secrets={
+            "mlpipeline-minio-artifact": {"accesskey": s3.access_key, "secretkey": s3.secret_key}
+        },
     )
-    (base / "arriving" / "span-2").rename(base / "data" / "span-2")
-    second = run_spec(str(spec), str(base / "root"), "run-2")
-    return first, second, base / "serving" / "alexnet"
+    launcher = Launcher(cluster, str(spec), str(base))
+    trainer = node_id("model")
+    backup = f"mlpipeline/v2/artifacts/alexnet/run-1/{trainer}/backup/*/latest.json"
+    # Evicted once an epoch's backup is in the store.
+    evicted = {trainer: [Eviction(when=lambda: bool(filesystem.glob(backup)))]}
+    first = launcher.run(KFP_ROOT, "run-1", evictions=evicted)
+    _upload(filesystem, base / "arriving" / "span-2", f"{data}/span-2")
+    s3_root = f"s3://{buckets['roots']}/pipeline-root"
+    second = launcher.run(s3_root, "run-2", evictions={trainer: [Eviction(after_uploads=3)]})
+    return StrictRuns(launcher, filesystem, data, serving, (KFP_ROOT, s3_root), first, second)
 
 
 @pytest.fixture(scope="module")
-def artifact(tiny_wiring):
-    """artifact(outputs, role): the artifact a task of the spec run wrote for that role."""
+def produced(tiny_wiring):
+    """produced(runs, role): the MLMD artifact a task of a strict run recorded for that role,
+    as the next task receives it."""
     sources = tiny_wiring.sources()
 
-    def find(outputs, role):
+    def find(runs, role):
         source = sources[role]
-        return outputs[source.node_id][source.key]["artifacts"][0]
+        return runs[source.node_id].outputs[source.key]
 
     return find
 
 
-def _history(outputs, artifact):
-    return json.loads(
-        open(os.path.join(artifact(outputs, "model")["uri"], "training_history.json")).read()
-    )
+def _history(strict, artifact):
+    return json.loads(strict.read(artifact["uri"] + "/training_history.json"))
 
 
-def test_compiled_spec_runs_every_task_and_pushes(conformance, artifact):
-    first, _, serving = conformance
-    assert len(first) == 11
-    examples = artifact(first, "examples")["metadata"]
-    # TFX's driver records the span as a custom property; KFP metadata prefixes it.
+def test_every_task_completes_and_v1_is_pushed_to_the_bucket(strict, produced):
+    first = strict.first
+    assert len(first) == 11 and {run.status for run in first.values()} == {"completed"}
+    examples = produced(first, "examples")["metadata"]
+    # No driver ran; the executor recorded what TFX's ExampleGen driver would.
     assert examples["custom:span"] == 1 and json.loads(examples["spans"]) == [1]
-    assert artifact(first, "baseline_model")["metadata"]["baseline_version"] == 0
-    assert _history(first, artifact)["warm_started_from"] is None
-    # The serving check ran the candidate in the model server inside its task.
-    assert artifact(first, "infra_blessing")["metadata"]["blessed"] == 1
-    push = artifact(first, "pushed_model")["metadata"]
+    assert examples["input_fingerprint"].startswith("files:80,")
+    assert produced(first, "baseline_model")["metadata"]["baseline_version"] == 0
+    assert _history(strict, produced(first, "model"))["warm_started_from"] is None
+    assert produced(first, "infra_blessing")["metadata"]["blessed"] == 1
+    push = produced(first, "pushed_model")["metadata"]
     assert push["pushed"] == 1 and push["pushed_version"] == "1"
-    assert (serving / "1" / "saved_model.pb").exists()
-    assert (serving / "1" / "assets.extra" / "tf_serving_warmup_requests").exists()
+    assert push["pushed_destination"] == f"{strict.serving}/alexnet/1"
+    version = strict.objects(f"{strict.serving}/alexnet/1")
+    assert "saved_model.pb" in version and "assets.extra/tf_serving_warmup_requests" in version
 
 
-def test_a_retried_trainer_pod_resumes_from_its_last_epoch(conformance, artifact, node_id):
-    """Its attempts write to different URIs (KFP salts them); the backup is found by the
-    training's fingerprint, and the retry trains the remaining epochs only."""
-    first, _, _ = conformance
-    history = _history(first, artifact)
+@pytest.mark.parametrize("run", [0, 1])
+def test_every_artifact_is_in_the_bucket_under_its_remote_uri(strict, produced, tiny_wiring, run):
+    runs, root = (strict.first, strict.second)[run], strict.roots[run]
+    for task, task_run in runs.items():
+        for key, artifact in task_run.outputs.items():
+            assert artifact["uri"].startswith(f"{root}/alexnet/run-{run + 1}/{task}/"), key
+            text = json.dumps(artifact["metadata"])
+            assert "/minio/" not in text and '"/s3/' not in text, (task, key, text)
+    # Every role's files, but those with none to hold: the Pusher's record is all metadata,
+    # and on the first run nothing is served (an object store keeps no empty folder).
+    empty = {"pushed_model"} | ({"baseline_model", "served_statistics"} if run == 0 else set())
+    for role in set(tiny_wiring.sources()) - empty:
+        assert strict.objects(produced(runs, role)["uri"]), role
+    examples = produced(runs, "examples")["metadata"]
+    assert examples["rejects_path"].startswith(root)
+    strict.read(examples["rejects_path"])  # there, though empty
+
+
+def test_an_evicted_trainer_pod_resumes_from_the_backup_in_the_store(strict, produced, node_id):
+    """Retries share the driver's output URIs; each attempt's executor-logs has its own."""
+    trainer = strict.first[node_id("model")]
+    assert trainer.attempts == 2 and len(set(trainer.logs)) == 2
+    log = strict.launcher.read(trainer.logs[1])
+    assert "backup of epoch" in log and "restored from minio://mlpipeline/" in log
+    history = _history(strict, produced(strict.first, "model"))
     assert history["resumed_from_epoch"] >= 1
     assert history["epochs"] == 4 and None not in history["loss"]
-    model = Path(artifact(first, "model")["uri"])
-    trainer_dir = model.parent.parent
-    assert model.parent.name == "2"  # the retry's outputs
-    assert not (trainer_dir / "1" / "model" / "Format-Serving" / "saved_model.pb").exists()
-    assert not list(trainer_dir.glob("backup/*/checkpoint"))
 
 
-def test_the_same_spec_picks_up_the_new_span_and_warm_starts(conformance, artifact):
+def test_a_trainer_pod_evicted_mid_upload_resumes_at_the_export(strict, produced, node_id):
+    """Its launcher had uploaded part of the model when the pod died: the retry trains
+    nothing (the backup of the last epoch is in the store), exports, and its launcher
+    uploads the whole model to the same URIs."""
+    trainer = strict.second[node_id("model")]
+    assert trainer.attempts == 2
+    assert "backup of epoch 3 restored" in strict.launcher.read(trainer.logs[1])
+    history = _history(strict, produced(strict.second, "model"))
+    assert history["resumed_from_epoch"] == 4 and history["epochs"] == 4
+    model = strict.objects(produced(strict.second, "model")["uri"])
+    assert "Format-Serving/saved_model.pb" in model
+    assert any(name.startswith("Format-Serving/variables/") for name in model)
+
+
+def test_the_same_spec_picks_up_the_new_span_and_warm_starts(strict, produced):
     """The one compiled spec resolves the newest span at run time, reads the window, and
     trains on from the version the first run pushed."""
-    _, second, _ = conformance
-    examples = artifact(second, "examples")["metadata"]
+    examples = produced(strict.second, "examples")["metadata"]
     assert examples["custom:span"] == 2 and json.loads(examples["spans"]) == [1, 2]
     assert examples["eval_span"] == 2
-    history = _history(second, artifact)
+    history = _history(strict, produced(strict.second, "model"))
     assert history["warm_started_from"] == 1 and history["spans"] == [1, 2]
-    # Span 2 is the shifted demo span: other sizes, PNG.
-    drift = artifact(second, "drift")["metadata"]
-    assert drift["compared_with_served"] == 1
+    assert produced(strict.second, "drift")["metadata"]["compared_with_served"] == 1
 
 
-def test_second_spec_run_compares_against_the_served_baseline(conformance, artifact):
+def test_second_spec_run_compares_against_the_served_baseline(strict, produced, tmp_path):
     import tensorflow_model_analysis as tfma
 
-    _, second, serving = conformance
-    baseline = artifact(second, "baseline_model")
+    baseline = produced(strict.second, "baseline_model")
     assert baseline["metadata"]["baseline_version"] == 1
-    assert baseline["metadata"]["baseline_source"] == str(serving / "1")
-    evaluation = artifact(second, "evaluation")["uri"]
+    assert baseline["metadata"]["baseline_source"] == f"{strict.serving}/alexnet/1"
+    evaluation = produced(strict.second, "evaluation")["uri"]
+    strict.filesystem.get(evaluation.split("://", 1)[1] + "/", str(tmp_path) + "/", recursive=True)
     models = {
         item.key.model_name
-        for metrics in tfma.load_metrics(evaluation)
+        for metrics in tfma.load_metrics(str(tmp_path))
         for item in metrics.metric_keys_and_values
     }
     assert models == {"candidate", "baseline"}
-    push = artifact(second, "pushed_model")["metadata"]
+    push = produced(strict.second, "pushed_model")["metadata"]
     assert push["pushed"] == 1 and push["pushed_version"] == "2"
-    assert sorted(p.name for p in serving.iterdir()) == ["1", "2"]
+    base = f"{strict.serving}/alexnet"
+    listed = [path.rsplit("/", 1)[1] for path in strict.filesystem.ls(base.split("://", 1)[1])]
+    # Staging prefixes hold nothing once a push is done (SeaweedFS may still list them).
+    assert sorted(name for name in listed if strict.objects(f"{base}/{name}")) == ["1", "2"]
