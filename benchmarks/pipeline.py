@@ -13,10 +13,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 def main() -> None:
     from common import report
 
+    from components.run_report.summary import RunSummary
     from pipelines.config import build_config
     from pipelines.demo_data import write_demo_dataset
     from pipelines.local_runner import run_pipeline
-    from pipelines.summary import RunSummary
 
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     write_demo_dataset(work / "data")

@@ -10,15 +10,20 @@ call `resolve_without_driver`, which does the same work and records the same pro
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Iterable
 from typing import Any
 
+import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import driver as example_gen_driver
 from tfx.components.example_gen import input_processor, utils
 from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import standard_component_specs
 
 from components.spans import span_folders
+from contract.data import INPUT_FILE
 from modules import storage
 
 
@@ -68,6 +73,23 @@ class Driver(example_gen_driver.Driver):
         input_base_uri: str | None = None,
     ) -> input_processor.InputProcessor:
         return FolderInputProcessor(input_base_uri or "", splits, range_config)
+
+
+def write_input_record(exec_properties: dict[str, Any], examples: types.Artifact) -> None:
+    """INPUT_FILE in the Examples artifact: what its examples were made from."""
+    record = {
+        "input_fingerprint": exec_properties[utils.FINGERPRINT_PROPERTY_NAME],
+        "options": {
+            key: exec_properties.get(key)
+            for key in (
+                standard_component_specs.INPUT_BASE_KEY,
+                standard_component_specs.OUTPUT_CONFIG_KEY,
+                standard_component_specs.CUSTOM_CONFIG_KEY,
+            )
+        },
+    }
+    with tf.io.gfile.GFile(os.path.join(examples.uri, INPUT_FILE), "w") as handle:
+        json.dump(record, handle, sort_keys=True)
 
 
 def resolve_without_driver(

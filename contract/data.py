@@ -27,6 +27,10 @@ SPLIT_PREFIXES = {TRAIN: ("train",), EVAL: ("eval", "test")}
 # spans holds SPANS_FILE: {"spans": [the spans it read], "eval_span": the newest}.
 SPAN_PREFIX = "span-"
 SPANS_FILE = "spans.json"
+# What an Examples artifact of our ExampleGens was made from: {"input_fingerprint": every
+# input file's name, size and version, "options": the split and window settings}. The
+# Trainer records it with each model, to recognize a run on the same data.
+INPUT_FILE = "input.json"
 
 # Hash splits are made in percent steps.
 HASH_BUCKETS = 100

@@ -26,7 +26,7 @@ from tfx import v1 as tfx
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from contract.data import IMAGE_KEY, LABEL_KEY, LABELS_FILE, SPANS_FILE, is_remote
+from contract.data import IMAGE_KEY, INPUT_FILE, LABEL_KEY, LABELS_FILE, SPANS_FILE, is_remote
 from modules import backup_mirror
 from modules.decoded_cache import plan_cache
 from modules.export import export_model
@@ -139,6 +139,16 @@ def resolve_class_names(train_files: list[str], inputs: TrainerInputs) -> list[s
         "The number of classes is unknown: the examples carry no labels.txt. Set class_names "
         "or num_classes in the pipeline config."
     )
+
+
+def read_input_record(train_files: list[str]) -> dict[str, Any] | str:
+    """What the examples were made from (our ExampleGens' INPUT_FILE); for others (TFX's
+    ImportExampleGen, materialized examples), their URI."""
+    path = _examples_file(train_files, INPUT_FILE)
+    if not tf.io.gfile.exists(path):
+        return _examples_file(train_files, "")
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)
 
 
 def read_spans(train_files: list[str]) -> list[int] | None:
@@ -304,10 +314,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         inputs = dataclasses.replace(inputs, hyperparameters=tuned)
     hp = inputs.hyperparameters
     class_names = resolve_class_names(fn_args.train_files, inputs)
-    # What makes this training what it is; recorded with the model, to recognize a re-run.
+    # What makes this training what it is; recorded with the model, to recognize a re-run,
+    # on either runner: on Kubeflow every run's artifacts have new URIs.
     trained_on = {
-        "examples": _examples_file(fn_args.train_files, ""),
-        "transform_graph": fn_args.transform_graph_path,
+        "examples": read_input_record(fn_args.train_files),
+        "image_feature": inputs.image_feature,
         "hyperparameters": hp.to_dict(),
     }
     warm = plan_warm_start(fn_args.base_model, inputs.warm_start, class_names, hp, trained_on)
@@ -346,6 +357,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "spans": spans,
         "warm_started_from": warm.version,
         "warm_start_note": warm.note,
+        "reused_version": warm.reused_version,
         "decoded_cache": outcome.cache_note,
     }
     history_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), HISTORY_FILE)

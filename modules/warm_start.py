@@ -5,9 +5,11 @@ snapshot). Its weights are used only if it was trained on the same classes, in t
 order, with the same architecture (image size and width multiplier); otherwise training
 starts from scratch, and the reason is recorded for the run summary.
 
-If the served model was trained on exactly this run's inputs (examples, transform graph
-and hyperparameters), training again would only repeat the run that made it, so it is
-reused as it is: an identical re-run trains nothing and pushes nothing.
+If the served model was trained on exactly this run's inputs (the same input files made
+into examples the same way, and the same hyperparameters), training again would only repeat
+the run that made it, so it is reused as it is: a re-run with nothing new trains nothing,
+and nothing downstream evaluates, checks or pushes it again. A change of code alone is not
+seen, as TFX's cache does not see it either; pass --no-warm-start to train anyway.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ ARCHITECTURE = ("image_size", "width_multiplier")
 class WarmStart:
     version: int | None  # the served version the weights come from; None: from scratch
     note: str  # what happens, and why
-    reuse: bool = False  # the served model was trained on these very inputs
+    reused_version: int | None = None  # the served version trained on these very inputs
+
+    @property
+    def reuse(self) -> bool:
+        return self.reused_version is not None
 
 
 def _read_json(path: str) -> dict | None:
@@ -84,7 +90,7 @@ def plan_warm_start(
             None,
             f"served version {version} was trained on these examples with these "
             "hyperparameters; reused as it is, nothing trained",
-            reuse=True,
+            reused_version=version,
         )
     return WarmStart(version, f"started from the weights of served version {version}")
 

@@ -231,8 +231,8 @@ def run(
     failure = None
     # TensorFlow and TFX load inside the console, so their start-up noise goes to the log.
     with run_console(log_path, verbose):
+        from components.run_report.summary_text import describe
         from pipelines.local_runner import PipelineFailed, run_pipeline
-        from pipelines.summary_text import describe
 
         try:
             summary = run_pipeline(config, to_component, orchestrator, run_id=run_id)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from components.drift_thresholds import DriftThresholds
+from components.run_report.settings import ReportSettings
 from contract.data import IMAGE_KEY, LABEL_KEY, eval_buckets, is_remote
 from modules.hyperparameters import Hyperparameters, SettingError
 from modules.search_space import SearchSpace
@@ -150,6 +151,13 @@ class PipelineConfig:
     @property
     def serving_path(self) -> str:
         return _absolute(self.serving_dir or os.path.join(self.output_root, "serving_model"))
+
+    @property
+    def report(self) -> ReportSettings:
+        training = self.training
+        return ReportSettings(
+            self.image_feature, self.label_feature, training.image_size, training.width_multiplier
+        )
 
     @property
     def runs_path(self) -> str:

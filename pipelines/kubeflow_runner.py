@@ -12,6 +12,7 @@ from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from pipelines import stages
 from pipelines.config import KFP_S3_ENDPOINT, KFP_S3_SECRET, PipelineConfig
 from pipelines.data_facts import inspect_data
 from pipelines.pipeline import create_pipeline, wire
@@ -107,7 +108,9 @@ def compile_pipeline(
             "and never reads one from the spec; pass it to submit or schedule (KFP's "
             "default is minio://mlpipeline/v2/artifacts)."
         )
-    wiring = wire(config, inspect_data(config))
+    data = inspect_data(config)
+    wiring = wire(config, data)
+    stages.report(wiring, config, data)  # KFP's UI shows none of TFX's own artifacts
     sources = wiring.sources()
     trainer_id = sources["model"].node_id
     uncacheable = {sources[role].node_id for role in UNCACHEABLE_ROLES if role in sources}

@@ -52,16 +52,6 @@ def _unreadable(metadata_path: str, error: str) -> str:
     )
 
 
-def string_property(artifact: metadata_store_pb2.Artifact, name: str) -> str | None:
-    value = artifact.custom_properties.get(name)
-    return value.string_value if value is not None else None
-
-
-def int_property(artifact: metadata_store_pb2.Artifact, name: str) -> int | None:
-    value = artifact.custom_properties.get(name)
-    return value.int_value if value is not None else None
-
-
 class RunLineage:
     """The executions of one pipeline run and the artifacts they produced, by node id."""
 

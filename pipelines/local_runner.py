@@ -16,12 +16,13 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 from tfx.orchestration.portable import partial_run_utils, runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
+from components.run_report.report import write_report
+from components.run_report.summary import ComponentRun, RunSummary
 from pipelines.config import PipelineConfig, new_run_id
 from pipelines.data_facts import inspect_data
 from pipelines.lineage import RunLineage, open_store
 from pipelines.pipeline import create_pipeline, wire
-from pipelines.report import write_report
-from pipelines.summary import ComponentRun, RunSummary, build_summary
+from pipelines.run_summary import build_summary
 
 ORCHESTRATORS = ("local", "beam")
 
@@ -109,7 +110,7 @@ def run_pipeline(
         time.monotonic() - started,
     )
     summary.log_path = str(log_path)
-    summary.report_path = write_report(summary, str(run_dir / "report.html"), config)
+    summary.report_path = write_report(summary, str(run_dir / "report.html"), config.report)
     if error is not None:
         failed = _failed_component(summary, node_ids, to_component)
         summary.components[failed] = ComponentRun(status="failed", seconds=None)

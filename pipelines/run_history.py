@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 
-from pipelines.artifact_facts import evaluation_facts
-from pipelines.lineage import int_property, open_store, recorded_runs, string_property
+from components.run_report.artifact_facts import evaluation_facts
+from components.run_report.summary import int_property, string_property
+from pipelines.lineage import open_store, recorded_runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,7 @@ def list_runs(metadata_path: str) -> list[RunRow]:
         blessing = lineage.output_of_type("ModelBlessing")
         push = lineage.output_of_type("PushedModel")
         pushed = push is not None and int_property(push, "pushed") == 1
+        facts = evaluation_facts(evaluation.uri, None) if evaluation is not None else None
         rows.append(
             RunRow(
                 pipeline=lineage.pipeline_name,
@@ -38,9 +40,7 @@ def list_runs(metadata_path: str) -> list[RunRow]:
                 time=datetime.datetime.fromtimestamp(run.create_time_since_epoch / 1000).isoformat(
                     timespec="seconds"
                 ),
-                accuracy=evaluation_facts(evaluation.uri, None)["metrics"]["accuracy"]
-                if evaluation is not None
-                else None,
+                accuracy=facts["metrics"]["accuracy"] if facts else None,
                 blessed=None if blessing is None else int_property(blessing, "blessed") == 1,
                 pushed_version=int(string_property(push, "pushed_version")) if pushed else None,
             )

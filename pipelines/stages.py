@@ -23,6 +23,7 @@ from components.curated_import_schema_gen import CuratedImportSchemaGen
 from components.drift_check import DriftCheck
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.pushed_model_resolver import PushedModelResolver
+from components.run_report.component import RunReport
 from components.served_baseline_evaluator import ServedBaselineEvaluator
 from components.serving_check import ServingCheck
 from components.tfrecord_spans_example_gen import TFRecordSpansExampleGen
@@ -327,6 +328,22 @@ def check_serving(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> No
         )
     )
     wiring.infra_blessing = serving_check.outputs["blessing"]
+
+
+def report(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
+    """Kubeflow only: the summary, metrics, confusion matrix and report as the artifacts
+    KFP's UI shows (a local run writes its report itself)."""
+    channels = {
+        role: getattr(wiring, role)
+        for role in wiring.sources()
+        if isinstance(getattr(wiring, role), tfx.types.BaseChannel)
+    }
+    nodes = {role: source.node_id for role, source in wiring.sources().items()}
+    wiring.add(
+        RunReport(
+            channels, nodes, config.pipeline_name, config.data_path, data.class_names, config.report
+        )
+    )
 
 
 def push(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:

@@ -115,6 +115,22 @@ def test_every_task_reaches_the_store_with_the_clusters_secret(compiled):
         }
 
 
+def test_the_report_task_outputs_the_types_kfps_ui_draws(compiled):
+    """MetricsVisualizations.tsx renders only these four types; tfx.* artifacts get no view."""
+    spec = _spec(compiled[0])
+    outputs = spec["components"]["RunReport"]["outputDefinitions"]["artifacts"]
+    titles = {
+        key: yaml.safe_load(output["artifactType"]["instanceSchema"])["title"]
+        for key, output in outputs.items()
+    }
+    assert titles == {
+        "metrics": "system.Metrics",
+        "confusion_matrix": "system.ClassificationMetrics",
+        "summary": "system.Markdown",
+        "report": "system.HTML",
+    }
+
+
 def test_compile_refuses_a_pipeline_root_that_kubeflow_would_ignore(tmp_path):
     result = run_cli(
         "compile", "--image", IMAGE, "--preset", "tiny", "--data", "gs://b/images",
@@ -135,8 +151,9 @@ def test_kfp_sdk_loads_the_spec(compiled):
 def test_every_task_runs_the_image_with_resources(compiled, tiny_wiring, node_id):
     spec = _spec(compiled[0])
     executors = spec["deploymentSpec"]["executors"]
-    assert set(spec["root"]["dag"]["tasks"]) == set(tiny_wiring.node_ids())
-    assert len(executors) == len(spec["root"]["dag"]["tasks"]) == 11
+    # The local pipeline's nodes, and the report for KFP's UI.
+    assert set(spec["root"]["dag"]["tasks"]) == set(tiny_wiring.node_ids()) | {"RunReport"}
+    assert len(executors) == len(spec["root"]["dag"]["tasks"]) == 12
     for label, executor in executors.items():
         container = executor["container"]
         assert container["image"] == IMAGE, label
@@ -327,10 +344,10 @@ KFP_ROOT = "minio://mlpipeline/v2/artifacts"  # open-source KFP's default (confi
 
 @dataclasses.dataclass
 class StrictRuns:
-    """The tiny pipeline compiled once and run twice on the strict launcher, with its data
-    and its serving directory in buckets: span 1 under KFP's default minio:// root (the
-    Trainer's pod evicted mid-training), then span 2 under an s3:// root (the Trainer's pod
-    evicted while its launcher uploads the model)."""
+    """The tiny pipeline compiled once and run on the strict launcher, with its data and its
+    serving directory in buckets: span 1 under KFP's default minio:// root (the Trainer's pod
+    evicted mid-training), then span 2 under an s3:// root (the Trainer's pod evicted while
+    its launcher uploads the model), then once more with nothing new."""
 
     launcher: object
     filesystem: object
@@ -339,6 +356,7 @@ class StrictRuns:
     roots: tuple[str, str]
     first: dict
     second: dict
+    unchanged: dict  # a third run, on the same data with the same config
 
     def read(self, uri):
         return self.filesystem.cat(uri.split("://", 1)[1])
@@ -394,7 +412,10 @@ def strict(tmp_path_factory, s3, node_id):
     _upload(filesystem, base / "arriving" / "span-2", f"{data}/span-2")
     s3_root = f"s3://{buckets['roots']}/pipeline-root"
     second = launcher.run(s3_root, "run-2", evictions={trainer: [Eviction(after_uploads=3)]})
-    return StrictRuns(launcher, filesystem, data, serving, (KFP_ROOT, s3_root), first, second)
+    unchanged = launcher.run(KFP_ROOT, "run-3")
+    return StrictRuns(
+        launcher, filesystem, data, serving, (KFP_ROOT, s3_root), first, second, unchanged
+    )
 
 
 @pytest.fixture(scope="module")
@@ -416,7 +437,7 @@ def _history(strict, artifact):
 
 def test_every_task_completes_and_v1_is_pushed_to_the_bucket(strict, produced):
     first = strict.first
-    assert len(first) == 11 and {run.status for run in first.values()} == {"completed"}
+    assert len(first) == 12 and {run.status for run in first.values()} == {"completed"}
     examples = produced(first, "examples")["metadata"]
     # No driver ran; the executor recorded what TFX's ExampleGen driver would.
     assert examples["custom:span"] == 1 and json.loads(examples["spans"]) == [1]
@@ -505,3 +526,44 @@ def test_second_spec_run_compares_against_the_served_baseline(strict, produced, 
     listed = [path.rsplit("/", 1)[1] for path in strict.filesystem.ls(base.split("://", 1)[1])]
     # Staging prefixes hold nothing once a push is done (SeaweedFS may still list them).
     assert sorted(name for name in listed if strict.objects(f"{base}/{name}")) == ["1", "2"]
+
+
+def test_the_report_task_writes_what_kfps_ui_reads(strict):
+    """In the shapes MetricsVisualizations.tsx reads from MLMD and the store: scalar custom
+    properties; a confusionMatrix struct (the UI takes its "struct", as the launcher's
+    converter wraps it); Markdown and HTML files at the artifacts' own URIs."""
+    report = strict.first["RunReport"].outputs
+    reserved = {"display_name", "store_session_info"}
+    scalars = {k: v for k, v in report["metrics"]["metadata"].items() if k not in reserved}
+    assert scalars and all(isinstance(value, float) for value in scalars.values())
+    assert 0 <= scalars["accuracy"] <= 1 and scalars["eval_examples"] > 0
+    matrix = report["confusion_matrix"]["metadata"]["confusionMatrix"]["struct"]
+    assert [spec["displayName"] for spec in matrix["annotationSpecs"]] == ["bike", "ship"]
+    assert len(matrix["rows"]) == 2 and all(len(row["row"]) == 2 for row in matrix["rows"])
+    assert sum(map(sum, (row["row"] for row in matrix["rows"]))) == scalars["eval_examples"]
+    summary = strict.read(report["summary"]["uri"]).decode()
+    assert summary.startswith("# Run run-1 of alexnet") and "- Blessed: yes" in summary
+    assert f"- Pushed: version 1 to {strict.serving}/alexnet/1" in summary
+    page = strict.read(report["report"]["uri"]).decode()
+    assert page.startswith("<!doctype html>") and "Confusion matrix" in page
+    assert "/minio/" not in summary and "/minio/" not in page
+
+
+def test_a_run_with_nothing_new_trains_evaluates_checks_and_pushes_nothing(strict, produced):
+    """Every pod still starts (open-source KFP caches by the inputs' artifact ids, and the
+    ExampleGen's are new each run), but the model is served version 2 itself: the summary
+    says which tasks did no work."""
+    runs = strict.unchanged
+    assert {run.status for run in runs.values()} == {"completed"}
+    assert _history(strict, produced(runs, "model"))["reused_version"] == 2
+    assert produced(runs, "blessing")["metadata"]["unchanged_version"] == 2
+    assert not strict.objects(produced(runs, "evaluation")["uri"])  # not evaluated
+    assert produced(runs, "infra_blessing")["metadata"]["unchanged_version"] == 2
+    assert produced(runs, "pushed_model")["metadata"]["pushed"] == 0
+    summary = strict.read(runs["RunReport"].outputs["summary"]["uri"]).decode()
+    assert (
+        "- Nothing new: the candidate is served version 2 (same data, same config); "
+        "did no work: Trainer, Evaluator, ServingCheck, Pusher" in summary
+    )
+    served = strict.filesystem.ls(strict.serving.split("://", 1)[1] + "/alexnet")
+    assert not any(path.endswith("/3") for path in served)

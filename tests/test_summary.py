@@ -6,7 +6,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pipelines.summary import RunSummary
+from components.run_report.summary import RunSummary
 
 SCHEMA = Path(__file__).parent.parent / "docs" / "summary.schema.json"
 
@@ -18,7 +18,7 @@ def schema():
 
 def test_committed_schema_is_the_typed_summarys(schema):
     assert schema == RunSummary.model_json_schema(), (
-        "docs/summary.schema.json is stale: uv run python -m pipelines.summary > "
+        "docs/summary.schema.json is stale: uv run python -m components.run_report.summary > "
         "docs/summary.schema.json"
     )
 

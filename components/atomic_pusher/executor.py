@@ -29,6 +29,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components.evaluation_metrics import candidate_accuracy
+from contract.artifact_properties import UNCHANGED_VERSION
 from contract.data import TRAIN, is_remote
 from contract.model_files import PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 from modules import storage
@@ -128,6 +129,13 @@ class Executor(pusher_executor.Executor):
         model_push = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY]
         )
+        blessing = input_dict.get(standard_component_specs.MODEL_BLESSING_KEY)
+        unchanged = blessing[0].get_int_custom_property(UNCHANGED_VERSION) if blessing else 0
+        if unchanged:
+            logging.info("The candidate is served version %d; nothing to push.", unchanged)
+            self._MarkNotPushed(model_push)
+            model_push.set_int_custom_property(UNCHANGED_VERSION, unchanged)
+            return
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return

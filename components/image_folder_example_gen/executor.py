@@ -39,7 +39,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.beam_counters import committed_counters
-from components.example_gen_input import resolve_without_driver
+from components.example_gen_input import resolve_without_driver, write_input_record
 from components.spans import (
     check_same_classes,
     options_from,
@@ -444,6 +444,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         counts = committed_counters(result, _METRICS)
         self._record(examples, layout, counts, rejects_path, split_names)
+        write_input_record(exec_properties, examples)
 
     def _record(
         self,

@@ -27,6 +27,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.serving_check.probe import ProbeResult, ProbeSettings, probe
+from contract.artifact_properties import UNCHANGED_VERSION
 from contract.data import EVAL, is_remote
 from contract.prediction import IMAGES_INPUT, IMAGES_SIGNATURE, PROBABILITIES
 from modules.example_records import split_examples
@@ -92,7 +93,12 @@ class Executor(base_executor.BaseExecutor):
         )
         stamped = path_utils.stamped_model_path(blessing.uri)
         evaluated = input_dict.get("model_blessing")
-        if evaluated and not model_utils.is_model_blessed(evaluated[0]):
+        unchanged = evaluated[0].get_int_custom_property(UNCHANGED_VERSION) if evaluated else 0
+        if unchanged:
+            reason = f"the candidate is served version {unchanged}, checked when it was pushed"
+            result = ProbeResult(blessed=False, reason=reason, checked=False)
+            blessing.set_int_custom_property(UNCHANGED_VERSION, unchanged)
+        elif evaluated and not model_utils.is_model_blessed(evaluated[0]):
             result = ProbeResult(
                 blessed=False, reason="the Evaluator did not bless the candidate", checked=False
             )

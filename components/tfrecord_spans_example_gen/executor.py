@@ -20,7 +20,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.beam_counters import committed_counters
-from components.example_gen_input import resolve_without_driver
+from components.example_gen_input import resolve_without_driver, write_input_record
 from components.spans import check_same_classes, span_window, window_from, write_spans
 from components.tfrecord_layout import SINGLE_SPLIT, read_labels, tfrecord_splits
 from contract.data import EVAL, LABELS_FILE, SPLITS, TRAIN
@@ -113,6 +113,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as handle:
                 handle.write("".join(f"{name}\n" for name in labels[newest]))
         write_spans(examples, list(window))
+        write_input_record(exec_properties, examples)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         logging.info("TFRecordSpansExampleGen: spans %s, examples %s", list(window), counts)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pipelines.summary import RunSummary
+from components.run_report.summary import RunSummary
 
 
 def describe(summary: RunSummary, components: bool = True) -> str:
     """The run's outcome; `components`: also a line per component (unless a live console
     already printed them)."""
-    lines = [f"Run {summary.run_id} of {summary.pipeline_name} ({summary.wall_seconds:.1f} s)"]
+    took = f" ({summary.wall_seconds:.1f} s)" if summary.wall_seconds is not None else ""
+    lines = [f"Run {summary.run_id} of {summary.pipeline_name}{took}"]
     for name, info in summary.components.items() if components else ():
         seconds = f"{info.seconds:.1f} s" if info.seconds is not None else ""
         lines.append(f"  {name:<24}{info.status:<10}{seconds}")
@@ -53,7 +54,12 @@ def describe(summary: RunSummary, components: bool = True) -> str:
                 else " (no served baseline)"
             )
         )
-    if summary.blessed is not None:
+    if summary.unchanged_version:
+        lines.append(
+            f"Nothing new: the candidate is served version {summary.unchanged_version} (same "
+            f"data, same config); did no work: {', '.join(summary.did_no_work or [])}"
+        )
+    elif summary.blessed is not None:
         if summary.blessed:
             lines.append("Blessed: yes")
         else:
@@ -74,7 +80,7 @@ def describe(summary: RunSummary, components: bool = True) -> str:
             if check.blessed
             else f"Serving check: {'FAILED' if check.checked else 'not run'}: {check.reason}"
         )
-    if summary.pushed is not None:
+    if summary.pushed is not None and not summary.unchanged_version:
         lines.append(
             f"Pushed: version {summary.pushed_version} to {summary.pushed_model_dir}"
             if summary.pushed

@@ -1,8 +1,9 @@
-"""The run summary: a typed record of one run, assembled from MLMD lineage and artifacts.
+"""The run summary: a typed record of one run, assembled from its artifacts, by role.
 
-`RunSummary.model_json_schema()` is its JSON schema, committed as
-`docs/summary.schema.json`; each run writes `runs/<run_id>/summary.json` in that shape.
-A stage that did not run leaves its fields null.
+The local runner finds the artifacts in MLMD (pipelines/run_summary.py); on Kubeflow the
+RunReport step gets them as its inputs. `RunSummary.model_json_schema()` is its JSON
+schema, committed as `docs/summary.schema.json`; each local run writes
+`runs/<run_id>/summary.json` in that shape. A stage that did not run leaves its fields null.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from google.protobuf import json_format
+from ml_metadata.proto import metadata_store_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.anomalies_gate import anomaly_messages
 from components.drift_check import COMPARED_PROPERTY
 from components.pushed_model_resolver.executor import BASELINE_VERSION_PROPERTY
-from pipelines.artifact_facts import (
+from components.run_report.artifact_facts import (
     bulk_inference_facts,
     drift_findings,
     evaluation_facts,
@@ -24,8 +27,33 @@ from pipelines.artifact_facts import (
     training_facts,
     tuning_facts,
 )
-from pipelines.lineage import RunLineage, int_property, string_property
-from pipelines.stages import ArtifactSource
+from contract.artifact_properties import UNCHANGED_VERSION
+
+# TFX keeps a JSON value that is not an object as {"__value__": value} (types/artifact.py).
+_JSON_SINGLE_VALUE_KEY = "__value__"
+
+
+def _custom_property(artifact: metadata_store_pb2.Artifact, name: str) -> Any:
+    """A custom property's value; a JSON one (as TFX's Kubeflow entrypoint reads them) too."""
+    value = artifact.custom_properties.get(name)
+    kind = value.WhichOneof("value") if value is not None else None
+    if kind is None:
+        return None
+    if kind == "struct_value":
+        decoded = json_format.MessageToDict(value.struct_value)
+        return decoded.get(_JSON_SINGLE_VALUE_KEY, decoded)
+    return getattr(value, kind)
+
+
+def string_property(artifact: metadata_store_pb2.Artifact, name: str) -> str | None:
+    value = _custom_property(artifact, name)
+    return None if value is None else str(value)
+
+
+def int_property(artifact: metadata_store_pb2.Artifact, name: str) -> int | None:
+    value = _custom_property(artifact, name)
+    return None if value is None else int(value)
+
 
 Status = Literal["complete", "cached", "failed", "running", "unknown"]
 
@@ -52,6 +80,9 @@ class Training(_Record):
         description="The served version whose weights training started from; null: scratch."
     )
     warm_start_note: str = Field(description="Why training started where it did.")
+    reused_version: int | None = Field(
+        None, description="The served version reused as it is (same data and config); null: none."
+    )
     hyperparameters: dict[str, Any] | None = Field(
         description="The values it trained with: the config's, or the Tuner's best trial's."
     )
@@ -116,7 +147,7 @@ class RunSummary(_Record):
 
     pipeline_name: str
     run_id: str
-    wall_seconds: float
+    wall_seconds: float | None = Field(description="The run's wall time; null: not known.")
     classes: list[str] | None = None
     spans: list[int] | None = Field(None, description="The spans read; null: no span folders.")
     newest_span: int | None = None
@@ -146,6 +177,14 @@ class RunSummary(_Record):
     serving_check: ServingCheck | None = Field(
         None, description="The candidate in the model server before the push."
     )
+    unchanged_version: int | None = Field(
+        None,
+        description="The served version this run's candidate is (nothing changed: same data "
+        "and config); null: a new candidate.",
+    )
+    did_no_work: list[str] | None = Field(
+        None, description="The components that ran but did no work, as nothing had changed."
+    )
     pushed: bool | None = None
     pushed_model_dir: str | None = None
     pushed_version: int | None = None
@@ -159,30 +198,20 @@ class RunSummary(_Record):
     report_path: str | None = None
 
 
-def build_summary(
-    lineage: RunLineage,
-    sources: dict[str, ArtifactSource],
-    node_ids: list[str],
+# The roles whose producers do no work when the candidate is the served version itself.
+UNCHANGED_ROLES = ("model", "blessing", "infra_blessing", "pushed_model")
+
+
+def summarize(
+    found: dict[str, metadata_store_pb2.Artifact | None],
+    nodes: dict[str, str],
+    summary: RunSummary,
     data_path: str,
     config_class_names: list[str] | None,
-    wall_seconds: float,
 ) -> RunSummary:
-    """The summary fields filled in so far, reading each artifact through its source.
-    Components are listed in the pipeline's order (`node_ids`)."""
-    found = {role: lineage.output(source.node_id, source.key) for role, source in sources.items()}
+    """Fills the summary from the run's artifacts ({role: artifact}, None where none);
+    `nodes` names the node that makes each role."""
     artifact = found.get
-    summary = RunSummary(
-        pipeline_name=lineage.pipeline_name,
-        run_id=lineage.run_id,
-        wall_seconds=round(wall_seconds, 3),
-        components={
-            node: ComponentRun(status=status, seconds=seconds)
-            for node, (status, seconds) in sorted(
-                lineage.statuses().items(),
-                key=lambda item: node_ids.index(item[0]) if item[0] in node_ids else len(node_ids),
-            )
-        },
-    )
     examples = artifact("examples")
     if examples is not None:
         names = string_property(examples, "class_names")
@@ -215,8 +244,9 @@ def build_summary(
             summary.classes = summary.training.class_names
     if (baseline := artifact("baseline_model")) is not None:
         summary.baseline_version = int_property(baseline, BASELINE_VERSION_PROPERTY) or None
-    if (evaluation := artifact("evaluation")) is not None:
-        facts = evaluation_facts(evaluation.uri, summary.classes)
+    if (evaluation := artifact("evaluation")) is not None and (
+        facts := evaluation_facts(evaluation.uri, summary.classes)
+    ):
         summary.metrics = Metrics(**facts["metrics"])
         summary.baseline_accuracy = facts["baseline_accuracy"]
         summary.confusion_matrix = facts["confusion_matrix"]
@@ -228,6 +258,16 @@ def build_summary(
     if (infra_blessing := artifact("infra_blessing")) is not None:
         facts = serving_check_facts(infra_blessing.uri)
         summary.serving_check = ServingCheck(**facts) if facts else None
+    unchanged = {
+        role: summary.training.reused_version
+        if role == "model" and summary.training
+        else int_property(item, UNCHANGED_VERSION)
+        for role in UNCHANGED_ROLES
+        if (item := artifact(role)) is not None
+    }
+    if any(unchanged.values()):
+        summary.unchanged_version = next(version for version in unchanged.values() if version)
+        summary.did_no_work = [nodes[role] for role, version in unchanged.items() if version]
     summary.lineage = {
         "data": data_path,
         **{role: item.uri for role, item in found.items() if item is not None},
@@ -241,5 +281,5 @@ def build_summary(
     return summary
 
 
-if __name__ == "__main__":  # python -m pipelines.summary > docs/summary.schema.json
+if __name__ == "__main__":  # python -m components.run_report.summary > docs/summary.schema.json
     print(json.dumps(RunSummary.model_json_schema(), indent=2))

@@ -15,10 +15,20 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
 from tfx.utils import path_utils  # noqa: E402
 
+from components.run_report.report_images import (  # noqa: E402
+    EvalImage,
+    Features,
+    misclassified,
+    saliency,
+)
+from components.run_report.settings import ReportSettings  # noqa: E402
+from components.run_report.summary import (  # noqa: E402
+    BulkInference,
+    RunSummary,
+    ServingCheck,
+    Tuning,
+)
 from modules.architecture import draw_diagram, layer_rows  # noqa: E402
-from pipelines.config import PipelineConfig  # noqa: E402
-from pipelines.report_images import EvalImage, Features, misclassified, saliency  # noqa: E402
-from pipelines.summary import BulkInference, RunSummary, ServingCheck, Tuning  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> str:
@@ -110,14 +120,14 @@ def _figures(images: list[EvalImage]) -> str:
     return f'<div class="gallery">{cells}</div>'
 
 
-def image_sections(summary: RunSummary, config: PipelineConfig) -> list[str]:
+def image_sections(summary: RunSummary, settings: ReportSettings) -> list[str]:
     """The eval images the model got wrong, and Grad-CAM pictures of a few."""
     lineage = summary.lineage
     if not ({"model", "examples", "transform_graph"} <= set(lineage) and summary.classes):
         return []
     model_dir = path_utils.serving_model_dir(lineage["model"])
-    features = Features(config.image_feature, config.label_feature, summary.classes)
-    size = config.training.image_size
+    features = Features(settings.image_feature, settings.label_feature, summary.classes)
+    size = settings.image_size
     gallery, wrong, total = misclassified(model_dir, lineage["examples"], features, size)
     shown = f"; the {len(gallery)} most confident mistakes" if wrong > len(gallery) else ""
     sections = [
@@ -181,15 +191,18 @@ def bulk_inference_section(bulk: BulkInference) -> list[str]:
     ]
 
 
-def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
-    """Writes report.html next to the summary and returns its path."""
-    image_size, width_multiplier = config.training.image_size, config.training.width_multiplier
+def write_report(summary: RunSummary, path: str, settings: ReportSettings) -> str:
+    """Writes the report (report.html next to the summary) and returns its path."""
+    image_size, width_multiplier = settings.image_size, settings.width_multiplier
     sections = [f"<h1>AlexNet pipeline run {html.escape(summary.run_id)}</h1>"]
     metrics = summary.metrics
     verdict = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[summary.blessed]
     overview = [
         ("pipeline", summary.pipeline_name),
-        ("wall time", f"{summary.wall_seconds:.1f} s"),
+        (
+            "wall time",
+            "unknown" if summary.wall_seconds is None else f"{summary.wall_seconds:.1f} s",
+        ),
         ("classes", ", ".join(summary.classes or [])),
         ("examples", json.dumps(summary.examples)),
         (
@@ -245,7 +258,7 @@ def write_report(summary: RunSummary, path: str, config: PipelineConfig) -> str:
             "<h2>Confusion matrix</h2>",
             _img(confusion_chart(summary.confusion_matrix, summary.classes), "confusion matrix"),
         ]
-    sections += image_sections(summary, config)
+    sections += image_sections(summary, settings)
     if summary.tuning:
         sections += tuning_section(summary.tuning)
     if training := summary.training:

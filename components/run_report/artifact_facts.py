@@ -73,6 +73,7 @@ def training_facts(model_uri: str) -> dict[str, Any] | None:
         "class_names": history["class_names"],
         "warm_started_from": history["warm_started_from"],
         "warm_start_note": history["warm_start_note"],
+        "reused_version": history.get("reused_version"),
         # Models trained before training resumed across executions have no such entry.
         "resumed_from_epoch": history.get("resumed_from_epoch", 0),
         # Models trained before the Tuner was wired in record neither.
@@ -134,10 +135,13 @@ def _describe_failure(failure: Any) -> str:
     return f"{name} {value:.4f} is below the minimum {bound:.4f} (min_accuracy)"
 
 
-def evaluation_facts(uri: str, classes: list[str] | None) -> dict[str, Any]:
-    """Overall and per-class metrics, the confusion matrix and failed thresholds, from TFMA."""
+def evaluation_facts(uri: str, classes: list[str] | None) -> dict[str, Any] | None:
+    """Overall and per-class metrics, the confusion matrix and failed thresholds, from TFMA;
+    None for an evaluation that wrote nothing (the candidate was the served version)."""
     import tensorflow_model_analysis as tfma
 
+    if not tf.io.gfile.exists(uri) or not tf.io.gfile.listdir(uri):
+        return None
     overall = overall_metrics(uri)
 
     def name(class_id: int) -> str:

@@ -1,0 +1,1 @@
+"""RunReport: the run summary and report, and their Kubeflow UI artifacts."""

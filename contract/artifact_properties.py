@@ -1,0 +1,6 @@
+"""Artifact properties that one component sets and others (and the run summary) read."""
+
+# On the Evaluator's blessing, the serving check's blessing and the Pusher's record: the
+# candidate is this served version itself (the Trainer reused it: same data, config and
+# code), so the component did no work. Absent otherwise.
+UNCHANGED_VERSION = "unchanged_version"
