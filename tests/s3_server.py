@@ -55,6 +55,14 @@ class S3Server:
             skip_instance_cache=True,
         )
 
+    def upload(self, local: Path, uri: str) -> None:
+        """Every file under the local folder, to the same relative keys under uri."""
+        filesystem = self.filesystem()
+        for path in sorted(Path(local).rglob("*")):
+            if path.is_file():
+                key = uri.split("://", 1)[1] + "/" + path.relative_to(local).as_posix()
+                filesystem.pipe(key, path.read_bytes())
+
     def make_bucket(self, name: str) -> str:
         filesystem = self.filesystem()
         if not filesystem.exists(name):
@@ -92,12 +100,16 @@ def _start(folder: Path) -> S3Server:
         ]
     }
     (folder / "s3-identities.json").write_text(json.dumps(identities))
+    # Each bucket is a SeaweedFS collection, which grows 7 volumes at a time by default
+    # (weed scaffold -config=master); one at a time lets a session hold hundreds of buckets.
+    # The master reads master.toml from its working directory.
+    (folder / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\n")
     ports = _free_ports(8)
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
     command = [
         _weed(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
         f"-master.port={master}", f"-master.port.grpc={master_grpc}",
-        "-master.volumeSizeLimitMB=64", "-volume.max=40",
+        "-master.volumeSizeLimitMB=64", "-volume.max=400",
         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",

@@ -60,7 +60,7 @@ def test_the_stage_is_a_task_of_the_compiled_spec(with_dummy_stage, demo_dir, tm
 
     output = tmp_path / "spec.yaml"
     compile_pipeline(_config(demo_dir, tmp_path, True), "example.com/alexnet:1", str(output), 0)
-    spec = yaml.safe_load(output.read_text())
+    spec, _platform = yaml.safe_load_all(output.read_text())
     task = spec["root"]["dag"]["tasks"]["CountExamples"]
     producer = task["inputs"]["artifacts"]["examples"]["taskOutputArtifact"]["producerTask"]
     assert producer == node_id("examples")

@@ -29,7 +29,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components.evaluation_metrics import candidate_accuracy
-from contract.artifact_properties import UNCHANGED_VERSION
+from contract.artifact_properties import EVAL_CONFIG_DIGEST, UNCHANGED_VERSION
 from contract.data import TRAIN, is_remote
 from contract.model_files import PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 from modules import storage
@@ -78,15 +78,23 @@ def open_staging(base: str) -> str:
     return staging
 
 
+def _write_extras(staging: str, extras: dict[str, bytes]) -> None:
+    for relative, content in extras.items():
+        path = os.path.join(staging, relative)
+        storage.makedirs(os.path.dirname(path))
+        storage.write_bytes(path, content)
+
+
 def _stage(model_path: str, staging: str, extras: dict[str, bytes]) -> None:
     """The SavedModel and extras into the staging folder, saved_model.pb last."""
-    for relative, content in extras.items():
-        storage.write_bytes(os.path.join(staging, relative), content)
     marker = serving_layout.SAVED_MODEL_FILE
     if storage.is_bucket(staging):
+        _write_extras(staging, extras)
         storage.upload_tree(model_path, staging, last=(marker,))
         return
+    # copy_dir empties its target first, so the extras come after it.
     io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
+    _write_extras(staging, extras)
     io_utils.copy_file(os.path.join(model_path, marker), os.path.join(staging, marker))
 
 
@@ -157,8 +165,8 @@ class Executor(pusher_executor.Executor):
         logging.info("Model pushed to %s (version %d).", target, version)
 
     def _extras(self, input_dict: dict[str, list[types.Artifact]]) -> dict[str, bytes]:
-        """The push record (with the eval accuracy), and the training data's statistics, when
-        the pipeline gave them."""
+        """The push record (with the eval accuracy and config), and the training data's
+        statistics, when the pipeline gave them."""
         record = {
             "pushed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "run_id": self._context.pipeline_run_id if self._context else None,
@@ -166,6 +174,8 @@ class Executor(pusher_executor.Executor):
         if input_dict.get(EVALUATION_KEY):
             evaluation = artifact_utils.get_single_instance(input_dict[EVALUATION_KEY])
             record["eval_accuracy"] = candidate_accuracy(evaluation.uri)
+        for blessing in input_dict.get(standard_component_specs.MODEL_BLESSING_KEY, []):
+            record[EVAL_CONFIG_DIGEST] = blessing.get_string_custom_property(EVAL_CONFIG_DIGEST)
         extras = {PUSH_RECORD_FILE: json.dumps(record).encode()}
         if input_dict.get(STATISTICS_KEY):
             statistics = os.path.join(
