@@ -4,3 +4,7 @@
 # candidate is this served version itself (the Trainer reused it: same data, config and
 # code), so the component did no work. Absent otherwise.
 UNCHANGED_VERSION = "unchanged_version"
+
+# On the Evaluator's blessing and in a pushed version's push record: a digest of the eval
+# config (thresholds, slices) that judged it. A served model is judged again under another.
+EVAL_CONFIG_DIGEST = "eval_config_sha256"

@@ -103,11 +103,13 @@ def test_identical_rerun_reuses_cache(identical_rerun, tiny_wiring, node_id):
     assert "reused as it is, nothing trained" in summary["training"]["warm_start_note"]
 
 
-def test_identical_rerun_does_not_push_a_duplicate(identical_rerun, workspace, first_run):
+def test_identical_rerun_does_no_work_and_pushes_nothing(identical_rerun, workspace, node_id):
     summary, before = identical_rerun
     assert summary["baseline_version"] == 1
-    assert summary["baseline_accuracy"] == pytest.approx(first_run[0]["metrics"]["accuracy"])
-    assert summary["blessed"] is True and summary["pushed"] is False
+    assert summary["unchanged_version"] == 1
+    roles = ("model", "blessing", "infra_blessing", "pushed_model")
+    assert summary["did_no_work"] == [node_id(role) for role in roles]
+    assert summary["pushed"] is False
     assert workspace.served() == before
 
 
@@ -119,6 +121,7 @@ def unreachable_threshold(identical_rerun, workspace):
 
 
 def test_unmet_threshold_is_not_blessed_nor_pushed(unreachable_threshold, workspace, node_id):
+    """The served model itself, judged again: its eval config changed."""
     summary, result, before = unreachable_threshold
     assert summary["blessed"] is False and summary["pushed"] is False
     assert workspace.served() == before

@@ -179,11 +179,13 @@ class RunSummary(_Record):
     )
     unchanged_version: int | None = Field(
         None,
-        description="The served version this run's candidate is (nothing changed: same data "
-        "and config); null: a new candidate.",
+        description="The served version this run's candidate is, not evaluated again (nothing "
+        "changed: same data, same config); null: a new candidate, or one judged again.",
     )
     did_no_work: list[str] | None = Field(
-        None, description="The components that ran but did no work, as nothing had changed."
+        None,
+        description="The components that ran but did no work, as their inputs were the "
+        "served version's (the Trainer reuses it when only eval settings changed).",
     )
     pushed: bool | None = None
     pushed_model_dir: str | None = None
@@ -265,9 +267,8 @@ def summarize(
         for role in UNCHANGED_ROLES
         if (item := artifact(role)) is not None
     }
-    if any(unchanged.values()):
-        summary.unchanged_version = next(version for version in unchanged.values() if version)
-        summary.did_no_work = [nodes[role] for role, version in unchanged.items() if version]
+    summary.did_no_work = [nodes[role] for role, version in unchanged.items() if version] or None
+    summary.unchanged_version = unchanged.get("blessing") or None
     summary.lineage = {
         "data": data_path,
         **{role: item.uri for role, item in found.items() if item is not None},
