@@ -34,6 +34,8 @@ def _entries(root: str) -> list[tuple[str, bool]]:
 
 
 def has_spans(root: str) -> bool:
+    if not storage.isdir(root):
+        return False  # the ExampleGen's layout check names the missing folder
     return any(is_dir and name.startswith(SPAN_PREFIX) for name, is_dir in _entries(root))
 
 

@@ -1,13 +1,11 @@
 """Which TFRecord files of a folder are which split: train*/eval* (or test*), else one split
-that the ExampleGen hashes. Remote folders are not listed: their files must be named
-train* and eval*."""
+that the ExampleGen hashes. A remote folder that is not listed (compiling for Kubeflow) must
+name its files train* and eval*."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-
-import tensorflow as tf
 
 from contract.data import LABELS_FILE, SPLIT_PREFIXES, is_remote
 from modules import storage
@@ -21,11 +19,11 @@ class TFRecordLayoutError(ValueError):
     """The folder's files cannot be told apart; the message names the folder."""
 
 
-def tfrecord_splits(folder: str) -> dict[str, str]:
+def tfrecord_splits(folder: str, list_remote: bool = True) -> dict[str, str]:
     """{split: file pattern}: train and eval when the file names say so, else SINGLE_SPLIT."""
-    if is_remote(folder):
+    if is_remote(folder) and not list_remote:
         return {split: f"{prefixes[0]}*" for split, prefixes in SPLIT_PREFIXES.items()}
-    names = {name.rstrip("/") for name in tf.io.gfile.listdir(folder) if name[0] != "."}
+    names = {name for name in storage.listdir(folder) if name[0] != "."}
     patterns = {}
     for split, prefixes in SPLIT_PREFIXES.items():
         prefix = next((p for p in prefixes if any(n.startswith(p) for n in names)), None)

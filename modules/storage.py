@@ -37,6 +37,12 @@ def is_bucket(path: str) -> bool:
     return path.startswith(BUCKET_SCHEMES)
 
 
+def beam_path(path: str) -> str:
+    """The path as Beam's filesystems name it: Beam reads s3:// buckets itself (through
+    boto3, which takes the same settings), and minio:// names the same bucket."""
+    return "s3://" + path[len("minio://") :] if path.startswith("minio://") else path
+
+
 def endpoint() -> str | None:
     return next((os.environ[name] for name in ENDPOINT_VARIABLES if os.environ.get(name)), None)
 

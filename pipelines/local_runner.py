@@ -18,6 +18,7 @@ from tfx.proto.orchestration import pipeline_pb2
 
 from components.run_report.report import write_report
 from components.run_report.summary import ComponentRun, RunSummary
+from modules import storage
 from pipelines.config import PipelineConfig, new_run_id
 from pipelines.data_facts import inspect_data
 from pipelines.lineage import RunLineage, open_store
@@ -61,7 +62,11 @@ def run_pipeline(
         raise ValueError(f"orchestrator must be one of {ORCHESTRATORS}, got {orchestrator!r}.")
     if os.path.exists(config.metadata_path):
         open_store(config.metadata_path)  # a corrupt or incompatible store: a one-line error
-    wiring = wire(config, inspect_data(config))
+    # An unreachable bucket fails here, before any training, not at the push.
+    for path in (config.data_path, config.serving_path, config.bulk_infer_path):
+        if path:
+            storage.check_bucket(path)
+    wiring = wire(config, inspect_data(config, read_remote=True))
     node_ids = wiring.node_ids()
     if to_component and to_component not in node_ids:
         raise ValueError(

@@ -37,7 +37,7 @@ def test_commands_the_compiled_spec_runs_exist_here():
     import importlib
 
     for module in (
-        "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+        "pipelines.kubeflow_entrypoint",
         "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver",
     ):
         importlib.import_module(module)
@@ -70,29 +70,63 @@ def _check_against_model(value, type_name, path="spec"):
         _check_against_model(item, model.openapi_types[by_json_name[key]], f"{path}.{key}")
 
 
+def _manifest(name):
+    return list(yaml.safe_load_all((ROOT / "kubeflow" / "serving" / name).read_text()))
+
+
+def test_store_credentials_are_a_secret_and_service_account_kserve_reads():
+    secret, account = _manifest("s3-credentials.yaml")
+    _check_against_model(secret, "V1Secret", "Secret")
+    _check_against_model(account, "V1ServiceAccount", "ServiceAccount")
+    assert set(secret["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    # The annotations KServe's storage initializer turns into its S3 settings.
+    annotations = secret["metadata"]["annotations"]
+    from pipelines.config import KFP_S3_ENDPOINT
+
+    assert annotations["serving.kserve.io/s3-endpoint"] == KFP_S3_ENDPOINT.split("://")[1]
+    assert annotations["serving.kserve.io/s3-usehttps"] in ("0", "1")
+    assert account["secrets"] == [{"name": secret["metadata"]["name"]}]
+
+
 def test_inference_service_manifest_matches_kserve_api():
-    manifest = yaml.safe_load((ROOT / "kubeflow" / "serving" / "inferenceservice.yaml").read_text())
+    (manifest,) = _manifest("inferenceservice.yaml")
     assert manifest["apiVersion"] == "serving.kserve.io/v1beta1"
     assert manifest["kind"] == "InferenceService"
     _check_against_model(manifest, "V1beta1InferenceService", "InferenceService")
-    model = manifest["spec"]["predictor"]["model"]
-    assert model["modelFormat"]["name"] == "tensorflow"
-    assert model["storageUri"].endswith("/alexnet")
+    predictor = manifest["spec"]["predictor"]
+    assert predictor["model"]["modelFormat"]["name"] == "tensorflow"
+    # The storage initializer reads s3:// with the credentials' service account.
+    assert predictor["model"]["storageUri"].startswith("s3://")
+    assert predictor["model"]["storageUri"].endswith("/alexnet")
+    (_, account) = _manifest("s3-credentials.yaml")
+    assert predictor["serviceAccountName"] == account["metadata"]["name"]
+
+
+def _served_from_the_bucket(container):
+    """The container's parsed serve flags, once its bucket settings are checked."""
+    from pipelines.cli import serve
+
+    context = serve.make_context("serve", container["args"][2:])
+    (isvc,) = _manifest("inferenceservice.yaml")
+    storage_uri = isvc["spec"]["predictor"]["model"]["storageUri"]
+    assert f"{context.params['serving_dir']}/{context.params['model_name']}" == storage_uri
+    from pipelines.config import KFP_S3_ENDPOINT
+
+    assert container["env"] == [{"name": "AWS_ENDPOINT_URL", "value": KFP_S3_ENDPOINT}]
+    (secret, _) = _manifest("s3-credentials.yaml")
+    assert container["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
+    return context
 
 
 def test_custom_predictor_manifest_runs_our_server():
-    manifest = yaml.safe_load((ROOT / "kubeflow" / "serving" / "custom-predictor.yaml").read_text())
+    (manifest,) = _manifest("custom-predictor.yaml")
     _check_against_model(manifest, "V1beta1InferenceService", "InferenceService")
     container = manifest["spec"]["predictor"]["containers"][0]
     assert container["name"] == "kserve-container"  # the name KServe routes traffic to
     assert container["args"][:2] == ["alexnet-tfx", "serve"]
     # The server's own flags, parsed by the real CLI, so a renamed flag fails here.
-    from pipelines.cli import serve
-
-    flags = container["args"][2:]
-    assert "--host=0.0.0.0" in flags  # in a pod the server must listen beyond loopback
-    context = serve.make_context("serve", flags)
-    assert context.params["serving_dir"] == container["volumeMounts"][0]["mountPath"]
+    assert "--host=0.0.0.0" in container["args"]  # in a pod it must listen beyond loopback
+    context = _served_from_the_bucket(container)
     assert context.params["port"] == container["ports"][0]["containerPort"]
     probe = container["readinessProbe"]["httpGet"]
     assert probe["path"] == f"/v2/models/{context.params['model_name']}/ready"
@@ -108,15 +142,13 @@ def test_schema_check_rejects_unknown_fields():
 
 
 def test_canary_manifest_pins_a_version_for_part_of_the_traffic():
-    manifest = yaml.safe_load((ROOT / "kubeflow" / "serving" / "canary.yaml").read_text())
+    (manifest,) = _manifest("canary.yaml")
     _check_against_model(manifest, "V1beta1InferenceService", "InferenceService")
     predictor = manifest["spec"]["predictor"]
     assert 0 < predictor["canaryTrafficPercent"] < 100
     assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
     container = predictor["containers"][0]
-    from pipelines.cli import serve
-
-    context = serve.make_context("serve", container["args"][2:])
+    context = _served_from_the_bucket(container)
     assert context.params["version"] == 5
     mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
-    assert {context.params["serving_dir"], context.params["log_requests"]} <= mounts
+    assert context.params["log_requests"] in mounts

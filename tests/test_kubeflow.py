@@ -5,9 +5,9 @@ import dataclasses
 import json
 import os
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
@@ -367,13 +367,6 @@ class StrictRuns:
         return sorted(name for name in found if name)
 
 
-def _upload(filesystem, local, uri):
-    for path in sorted(Path(local).rglob("*")):
-        if path.is_file():
-            key = uri.split("://", 1)[1] + "/" + path.relative_to(local).as_posix()
-            filesystem.pipe(key, path.read_bytes())
-
-
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory, s3, node_id):
     from kfp_launcher import Cluster, Eviction, Launcher
@@ -387,7 +380,7 @@ def strict(tmp_path_factory, s3, node_id):
     filesystem = s3.filesystem()
     data, serving = f"s3://{buckets['data']}/images", f"s3://{buckets['serving']}/serving"
     write_demo_spans(base / "arriving", 2, per_class=40, seed=5)
-    _upload(filesystem, base / "arriving" / "span-1", f"{data}/span-1")
+    s3.upload(base / "arriving" / "span-1", f"{data}/span-1")
     config = base / "cluster.yaml"
     # The second run trains on new data; allow its accuracy to differ a little. The data is
     # in a bucket the compiling machine need not reach: classes and spans are stated.
@@ -409,7 +402,7 @@ def strict(tmp_path_factory, s3, node_id):
     # Evicted once an epoch's backup is in the store.
     evicted = {trainer: [Eviction(when=lambda: bool(filesystem.glob(backup)))]}
     first = launcher.run(KFP_ROOT, "run-1", evictions=evicted)
-    _upload(filesystem, base / "arriving" / "span-2", f"{data}/span-2")
+    s3.upload(base / "arriving" / "span-2", f"{data}/span-2")
     s3_root = f"s3://{buckets['roots']}/pipeline-root"
     second = launcher.run(s3_root, "run-2", evictions={trainer: [Eviction(after_uploads=3)]})
     unchanged = launcher.run(KFP_ROOT, "run-3")
@@ -567,3 +560,29 @@ def test_a_run_with_nothing_new_trains_evaluates_checks_and_pushes_nothing(stric
     )
     served = strict.filesystem.ls(strict.serving.split("://", 1)[1] + "/alexnet")
     assert not any(path.endswith("/3") for path in served)
+
+
+def test_versions_serve_and_rollback_on_the_bucket(strict, s3_env, demo_dir, tmp_path):
+    """What the runs pushed to s3://.../serving, listed, served and rolled back; last in
+    the module, as the rollback retires version 2."""
+    from model_server import MODEL, Server
+
+    listed = run_cli("versions", "--serving-dir", strict.serving)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["1", "2"] and rows[-1][-1] == "(served)"
+    assert rows[0][-1] == "1" and rows[1][-2] == "1,2"  # the spans each was trained on
+    image = next(demo_dir.glob("*/*.jpg")).read_bytes()
+    server = Server(strict.serving, tmp_path / "server.log")
+    try:
+        assert server.v1([image]).json()["model_version"] == "2"
+        rolled = run_cli("rollback", "--serving-dir", strict.serving)
+        assert rolled.returncode == 0, rolled.stderr
+        assert "Rolled back alexnet to version 1; retired version 2" in rolled.stdout
+        deadline = time.monotonic() + 60
+        while server.v1([image]).json()["model_version"] != "1":
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        server.stop()
+    assert strict.objects(f"{strict.serving}/{MODEL}/.retired/2")

@@ -6,39 +6,18 @@ import shutil
 
 import pytest
 import tensorflow as tf
-from conftest import encode, partial_run_nodes, run_cli, wiring_for
+from conftest import encode, partial_run_nodes, run_cli, wiring_for, write_tfrecords
 from tfx import v1 as tfx
 
 from pipelines.config import ConfigError, build_config
 from pipelines.local_runner import run_pipeline
 
 
-def _write_tfrecords(folder, split, count, offset):
-    with tf.io.TFRecordWriter(str(folder / f"{split}.tfrecord")) as writer:
-        for index in range(count):
-            label = index % 3
-            colour = [(220, 20, 20), (20, 220, 20), (20, 20, 220)][label]
-            feature = {
-                "img": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(
-                        value=[encode("PNG", size=(32, 32), colour=colour)]
-                    )
-                ),
-                "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                "id": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[f"{split}_{offset + index}".encode()])
-                ),
-            }
-            writer.write(
-                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-            )
-
-
 def test_tfrecord_input_with_custom_feature_names(tmp_path):
     data = tmp_path / "records"
     data.mkdir()
-    _write_tfrecords(data, "train", 30, 0)
-    _write_tfrecords(data, "test", 12, 100)
+    write_tfrecords(data, "train", 30, 0)
+    write_tfrecords(data, "test", 12, 100)
     (data / "labels.txt").write_text("red\ngreen\nblue\n")
     config = build_config(
         "tiny",

@@ -4,12 +4,10 @@ both protocols, the predict CLI, bad input, a fuzz run, and hot reload under loa
 One server runs for the whole module; the hot-reload test changes its versions, so it is last.
 """
 
-import base64
 import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -18,18 +16,7 @@ import time
 import httpx
 import pytest
 from conftest import encode, run_cli
-
-MODEL = "alexnet"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def b64(data):
-    return base64.b64encode(data).decode()
+from model_server import MODEL, Server, b64, free_port
 
 
 def publish(source, base, version):
@@ -37,69 +24,6 @@ def publish(source, base, version):
     hidden = base / f".tmp-{version}"
     shutil.copytree(source, hidden)
     os.rename(hidden, base / str(version))
-
-
-class Server:
-    def __init__(self, serving_dir, log_path, *extra):
-        self.port = free_port()
-        self.grpc_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [
-                "alexnet-tfx",
-                "serve",
-                "--serving-dir",
-                str(serving_dir),
-                "--port",
-                str(self.port),
-                "--poll-seconds",
-                "0.5",
-                "--grpc-port",
-                str(self.grpc_port),
-                *map(str, extra),
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.client = httpx.Client(base_url=self.url, timeout=60)
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            assert self.process.poll() is None, self.log_text()[-3000:]
-            try:
-                if self.client.get("/v2/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("server not ready in 240 s:\n" + self.log_text()[-3000:])
-
-    def log_text(self):
-        self.log.flush()
-        return open(self.log_path).read()
-
-    def rss_bytes(self):
-        for line in open(f"/proc/{self.process.pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS")
-
-    def v1(self, images, **kwargs):
-        return self.client.post(
-            f"/v1/models/{MODEL}:predict",
-            json={"instances": [{"b64": b64(image)} for image in images]},
-            **kwargs,
-        )
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.client.close()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from components.example_gen_input import resolve_without_driver, write_input_rec
 from components.spans import check_same_classes, span_window, window_from, write_spans
 from components.tfrecord_layout import SINGLE_SPLIT, read_labels, tfrecord_splits
 from contract.data import EVAL, LABELS_FILE, SPLITS, TRAIN
+from modules import storage
 
 _METRICS = "TFRecordSpansExampleGen"
 
@@ -87,7 +88,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             for index, (pattern, split) in enumerate(_sources(folder)):
                 records.append(
                     pipeline
-                    | f"Read[{span},{index}]" >> beam.io.ReadFromTFRecord(pattern)
+                    | f"Read[{span},{index}]"
+                    >> beam.io.ReadFromTFRecord(storage.beam_path(pattern))
                     | f"Split[{span},{index}]"
                     >> beam.FlatMap(_split_record, split, eval_fraction, span == newest)
                 )
