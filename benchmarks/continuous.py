@@ -13,6 +13,7 @@ with the training images' mean and standard deviation.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import tempfile
 import time
@@ -37,7 +38,10 @@ def load_split(folder: Path, eval_fraction: float = 0.2) -> dict:
 
     splits = {"train": ([], []), "eval": ([], [])}
     for label, cls in enumerate(sorted(p.name for p in folder.iterdir())):
-        files = [ImageFile(str(p), cls) for p in sorted((folder / cls).iterdir())]
+        files = [
+            ImageFile(str(p), cls, digest=hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted((folder / cls).iterdir())
+        ]
         for image in assign_splits(files, eval_fraction):
             pixels = decode_and_resize(Path(image.relative_path).read_bytes(), 227).numpy()
             splits[image.split][0].append(pixels)

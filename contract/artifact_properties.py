@@ -8,3 +8,7 @@ UNCHANGED_VERSION = "unchanged_version"
 # On the Evaluator's blessing and in a pushed version's push record: a digest of the eval
 # config (thresholds, slices) that judged it. A served model is judged again under another.
 EVAL_CONFIG_DIGEST = "eval_config_sha256"
+
+# On ImageFolderExampleGen's Examples: how many accepted files were byte-identical copies of
+# another (they share the copy's split).
+DUPLICATE_COUNT = "duplicate_count"

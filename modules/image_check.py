@@ -32,7 +32,7 @@ def decoded_size(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
     if not data:
         raise UndecodableImage("empty file (0 bytes)")
     if max_pixels is not None:
-        _check_header_size(data, max_pixels)
+        check_pixels(data, max_pixels)
     try:
         decoded = _decode(data)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
@@ -81,14 +81,20 @@ def _size_or_error(data: bytes) -> tuple[int, int] | UndecodableImage:
         return error
 
 
-def _check_header_size(data: bytes, max_pixels: int) -> None:
+def check_pixels(data: bytes, max_pixels: int) -> None:
+    """Refuses an image whose header says it has more than `max_pixels`, without decoding."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-    except Image.DecompressionBombError:
-        width = height = max_pixels  # Pillow's own, larger limit was already exceeded
+    except Image.DecompressionBombError as error:
+        # Pillow's own, larger limit was exceeded; its message holds the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow allows"
+        raise UndecodableImage(
+            f"{size} exceed the limit of {max_pixels:,}; send a smaller image"
+        ) from None
     except (OSError, ValueError, SyntaxError):
         return  # Pillow cannot read the header; the TensorFlow decoder has the final word
     if width * height > max_pixels:

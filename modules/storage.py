@@ -320,5 +320,8 @@ def _size_and_stamp(path: str) -> tuple[int, int]:
     if "://" in path:
         stat = tf.io.gfile.stat(path)
         return stat.length, stat.mtime_nsec
-    stat = os.stat(path)
+    try:
+        stat = os.stat(path)
+    except OSError:  # a broken link or a link loop: the link itself (ingestion rejects it)
+        stat = os.lstat(path)
     return stat.st_size, stat.st_mtime_ns

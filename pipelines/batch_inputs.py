@@ -15,7 +15,6 @@ import os
 import tensorflow as tf
 
 from components.image_folder_example_gen.executor import (
-    IMAGE_EXTENSIONS,
     ImageFolderError,
     Layout,
     discover_layout,
@@ -24,6 +23,7 @@ from components.image_folder_example_gen.executor import (
 from components.spans import has_spans
 from components.tfrecord_layout import read_labels, tfrecord_splits
 from contract.data import LABELS_FILE
+from contract.images import IMAGE_EXTENSIONS
 
 
 class BatchInputError(ValueError):

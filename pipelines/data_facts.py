@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.image_folder_example_gen.executor import IMAGE_EXTENSIONS, discover_layout
+from components.image_folder_example_gen.executor import discover_layout
 from components.spans import check_same_classes, has_spans, span_window
 from components.tfrecord_layout import read_labels, tfrecord_splits
 from contract.data import is_remote
+from contract.images import IMAGE_EXTENSIONS
 from modules import storage
 from pipelines.config import ConfigError, PipelineConfig
 

@@ -14,10 +14,8 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from contract import prediction
+from contract.images import IMAGE_FORMATS
 from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
-
-# The formats the model's decoder (tf.io.decode_image) reads, as Pillow names them.
-ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
 
 
 def _problem(data: bytes) -> str | None:
@@ -30,7 +28,7 @@ def _problem(data: bytes) -> str | None:
         return "unknown image format"
     except (OSError, SyntaxError, ValueError) as error:
         return str(error) or type(error).__name__
-    if found not in ACCEPTED_FORMATS:
+    if found not in IMAGE_FORMATS:
         return f"{found} images are not accepted"
     return None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from contract.images import MAX_IMAGE_PIXELS
+
 
 @dataclasses.dataclass(frozen=True)
 class ServingOptions:
@@ -14,8 +16,7 @@ class ServingOptions:
     grpc_port: int | None = None  # KServe's gRPC server listens on every interface: opt-in
     max_instances: int = 64
     max_body_bytes: int = 20 * 1024 * 1024
-    # A small compressed file can expand to gigabytes of pixels; refuse it before decoding.
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = MAX_IMAGE_PIXELS  # refused before decoding
     max_batch_size: int = 8
     max_wait_ms: float = 10.0
     poll_seconds: float = 2.0

@@ -8,6 +8,7 @@ then trained on from the served model; an identical re-run then does nothing new
 import json
 import os
 import shutil
+from hashlib import sha256
 
 import pytest
 import tensorflow as tf
@@ -135,7 +136,10 @@ def test_window_reads_exactly_the_newest_spans(window_runs, three_spans):
         image.relative_path
         for cls in ("bike", "ship")
         for image in assign_splits(
-            [ImageFile(str(p.relative_to(data)), cls) for p in (data / "span-2" / cls).glob("*")],
+            [
+                ImageFile(str(p.relative_to(data)), cls, digest=sha256(p.read_bytes()).hexdigest())
+                for p in (data / "span-2" / cls).glob("*")
+            ],
             0.2,
         )
         if image.split == "train"

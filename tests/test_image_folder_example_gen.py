@@ -1,7 +1,11 @@
 """ImageFolderExampleGen: layout discovery, decoding checks, splits, and a real pipeline run."""
 
+import hashlib
 import itertools
 import json
+import os
+import struct
+import zlib
 
 import pytest
 import tensorflow as tf
@@ -46,6 +50,52 @@ REJECTED = {
     "dog/d.tiff": "unsupported format",
     "dog/readme.txt": "unsupported format",
     "stray.jpg": "outside any class folder",
+}
+
+
+def png_header(width, height):
+    """A PNG that says it is width x height: its header, and no pixels."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+NOT_UTF8 = os.fsdecode(b"dog/caf\xff.jpg")
+
+
+def add_odd_entries(data):
+    """Entries no image folder should hold, next to MESSY's; each is accounted for."""
+    (data / "cat" / "dangling.jpg").symlink_to(data / "cat" / "gone.jpg")
+    (data / "cat" / "loop.jpg").symlink_to(data / "cat" / "loop.jpg")
+    (data / "cat" / "link-to-a.jpg").symlink_to(data / "cat" / "a.jpg")  # a duplicate
+    (data / "dog" / "linked-folder").symlink_to(data / "cat" / "nested")
+    (data / NOT_UTF8).write_bytes(encode("JPEG"))
+    (data / "cat" / "huge.png").write_bytes(png_header(20000, 20000))
+    os.mkfifo(data / "cat" / "pipe.jpg")
+    write_files(
+        data,
+        {
+            ".ipynb_checkpoints/x.jpg": encode("JPEG"),  # hidden: ignored, not a class
+            "cat/.hidden.jpg": encode("JPEG"),
+            "dog/.cache/y.jpg": encode("JPEG"),
+            "dog/photo.webp": encode("WEBP"),
+        },
+    )
+
+
+ODD_ACCEPTED = {"cat": 1, "dog": 1}  # the link to a.jpg, the WebP
+ODD_REJECTED = {
+    "cat/dangling.jpg": "a broken symbolic link",
+    "cat/loop.jpg": "a symbolic link loop",
+    "dog/linked-folder": "a symbolic link to a folder, not followed",
+    "dog/caf\\xff.jpg": "its name is not valid UTF-8",
+    "cat/huge.png": "400,000,000 pixels exceed the limit of 40,000,000",
+    "cat/pipe.jpg": "not a regular file",
 }
 
 
@@ -114,16 +164,34 @@ def test_presplit_layout_uses_its_folders(tmp_path):
     assert sorted(layout.stray_files) == ["extra/z.jpg", "train/loose.png"]
 
 
+def _image(path, class_name, content):
+    return ImageFile(path, class_name, digest=hashlib.sha256(content).hexdigest())
+
+
 def test_split_is_deterministic_and_covers_both_splits():
-    images = [ImageFile(f"cls/{i}.jpg", "cls") for i in range(200)]
+    images = [_image(f"cls/{i}.jpg", "cls", str(i).encode()) for i in range(200)]
     first = {i.relative_path: i.split for i in assign_splits(images, 0.2)}
     second = {i.relative_path: i.split for i in assign_splits(list(reversed(images)), 0.2)}
     assert first == second
     assert 25 <= sum(split == "eval" for split in first.values()) <= 55
     for n in (2, 3):
-        pair = [ImageFile(f"c/{i}.jpg", "c") for i in range(n)]
+        pair = [_image(f"c/{i}.jpg", "c", str(i).encode()) for i in range(n)]
         assert {i.split for i in assign_splits(pair, 0.2)} == {"train", "eval"}
     assert [i.split for i in assign_splits(pair[:1], 0.2)] in (["train"], ["eval"])
+
+
+def test_copies_of_one_image_share_a_split_whatever_their_names():
+    images = [_image(f"cls/{i}.jpg", "cls", str(i).encode()) for i in range(50)]
+    images += [_image(f"cls/copy-{i}.jpg", "cls", str(i).encode()) for i in range(50)]
+    images += [_image("cls/one-more-copy.jpg", "cls", b"7")]
+    splits = {}
+    for image in assign_splits(images, 0.2):
+        splits.setdefault(image.digest, set()).add(image.split)
+    assert all(len(found) == 1 for found in splits.values())
+    assert {split for found in splits.values() for split in found} == {"train", "eval"}
+    # Two copies only: the class still gets both splits only if it has two images.
+    twins = [_image(f"c/{i}.jpg", "c", b"same") for i in range(2)]
+    assert len({i.split for i in assign_splits(twins, 0.2)}) == 1
 
 
 def _read_examples(pattern):
@@ -136,6 +204,7 @@ def messy_run(tmp_path_factory, node_id):
     """One real pipeline run up to ExampleValidator over the messy folder, through the CLI."""
     base = tmp_path_factory.mktemp("messy")
     data = write_files(base / "data", MESSY)
+    add_odd_entries(data)
     summary_path = base / "s.json"
     result = run_cli(
         "run",
@@ -156,10 +225,12 @@ def messy_run(tmp_path_factory, node_id):
 
 def test_counts_are_exact(messy_run, tiny_wiring, node_id):
     summary, _, _ = messy_run
-    assert summary["classes"] == ["cat", "dog"]
-    assert sum(summary["examples"].values()) == sum(ACCEPTED.values())
-    assert summary["rejected_files"] == len(REJECTED)
-    assert sum(summary["examples"].values()) + summary["rejected_files"] == len(MESSY)
+    assert summary["classes"] == ["cat", "dog"]  # not .ipynb_checkpoints
+    accepted = sum(ACCEPTED.values()) + sum(ODD_ACCEPTED.values())
+    assert sum(summary["examples"].values()) == accepted
+    assert summary["rejected_files"] == len(REJECTED) + len(ODD_REJECTED)
+    # cat/a.jpg, cat/b.JPEG, dog/c.jpg and the link to a.jpg hold the same bytes.
+    assert summary["duplicate_files"] == 3
     assert list(summary["components"]) == partial_run_nodes(tiny_wiring, node_id("anomalies"))
     assert len(summary["components"]) == 4
     assert all(c["status"] == "complete" for c in summary["components"].values())
@@ -170,10 +241,11 @@ def test_rejects_file_lists_every_rejected_file(messy_run):
     summary, result, _ = messy_run
     lines = [json.loads(line) for line in open(summary["rejects_path"])]
     reasons = {line["path"]: line["reason"] for line in lines}
-    assert set(reasons) == set(REJECTED)
-    for path, reason in REJECTED.items():
+    assert set(reasons) == set(REJECTED) | set(ODD_REJECTED)
+    for path, reason in (REJECTED | ODD_REJECTED).items():
         assert reasons[path].startswith(reason), (path, reasons[path])
-    assert "Rejected files: 6" in result.stdout
+    assert "Rejected files: 12" in result.stdout
+    assert "Duplicates: 3 files are byte-identical copies of others" in result.stdout
 
 
 def test_examples_carry_image_label_and_metadata(messy_run):
@@ -195,7 +267,8 @@ def test_examples_carry_image_label_and_metadata(messy_run):
             assert feature["width"].int64_list.value[0] == 40
             assert feature["image"].bytes_list.value[0] == (data / path).read_bytes()
             seen[path] = split
-    assert len(seen) == 8
+    assert len(seen) == 10
+    assert seen["cat/link-to-a.jpg"] == seen["cat/a.jpg"]  # a copy keeps its original's split
     for cls in ("cat", "dog"):
         assert {split for path, split in seen.items() if path.startswith(cls)} == {"train", "eval"}
 

@@ -7,6 +7,12 @@ Layouts:
                                                  are read; train takes every span's train
                                                  split, eval only the newest span's
 
+Every entry is an image, a reject with its reason in rejects.jsonl, or ignored: hidden files
+and folders (names starting with "."). Links to files are read; links to folders, broken
+links, link loops, names that are not UTF-8 and anything but a regular file are rejects.
+The hash split is by content, so byte-identical copies land in the same split; they are
+counted as duplicates.
+
 Two passes over the files keep memory flat whatever the dataset size: the first decodes
 the images in batches (with the decoder Transform uses) and keeps only their metadata; the
 split assignment and the interleaving of classes group that metadata; the second reads the
@@ -18,11 +24,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import errno
 import hashlib
 import itertools
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -47,6 +55,7 @@ from components.spans import (
     window_from,
     write_spans,
 )
+from contract.artifact_properties import DUPLICATE_COUNT
 from contract.data import (
     CLASS_NAME_KEY,
     EVAL,
@@ -61,10 +70,10 @@ from contract.data import (
     WIDTH_KEY,
     is_remote,
 )
+from contract.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
 from modules import storage
-from modules.image_check import UndecodableImage, decoded_sizes
+from modules.image_check import UndecodableImage, check_pixels, decoded_sizes
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 REJECTS_FILE = "rejects.jsonl"
 # The ExampleGen option for images without labels; their ClassFolder is the root itself.
 UNLABELLED_KEY = "unlabelled"
@@ -91,6 +100,7 @@ class ImageFile:
     height: int = 0
     width: int = 0
     reject_reason: str | None = None
+    digest: str = ""  # sha256 of the bytes: the hash split's key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,16 +126,19 @@ class Layout:
 
 
 def _subdirectories(path: str) -> list[str]:
-    return [name for name, is_dir in storage.entries(path) if is_dir]
+    return [name for name, is_dir in storage.entries(path) if is_dir and name[0] != "."]
 
 
 def _files(path: str) -> list[str]:
-    return [name for name, is_dir in storage.entries(path) if not is_dir]
+    return [name for name, is_dir in storage.entries(path) if not is_dir and name[0] != "."]
 
 
 def _walk(folder: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Like os.walk, without hidden files and folders."""
     # storage reaches gs:// and buckets, but tf.io.gfile stats every local entry: 30x slower.
-    return storage.walk(folder) if is_remote(folder) else os.walk(folder)
+    for dirpath, folders, files in storage.walk(folder) if is_remote(folder) else os.walk(folder):
+        folders[:] = [name for name in folders if name[0] != "."]
+        yield dirpath, folders, [name for name in files if name[0] != "."]
 
 
 def _has_any_file(folder: str) -> bool:
@@ -199,18 +212,67 @@ def discover_span_layout(root: str, window_spans: int, newest: int | None = None
     return Layout(root, layouts[max(layouts)].classes, folders, stray, spans=sorted(spans))
 
 
-def _relative_paths(folder: str, root: str) -> Iterator[str]:
-    for dirpath, _, names in _walk(folder):
-        prefix = os.path.relpath(dirpath, root)
+def _odd_entry(entry: os.DirEntry) -> str | None:
+    """Why a local entry is neither a file to read nor a folder to walk; None if it is one."""
+    try:
+        entry.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8; rename it"
+    try:
+        found = os.stat(entry.path)  # follows a link
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link loop; remove the link"
+        if entry.is_symlink():
+            target = os.readlink(entry.path)
+            return f"a broken symbolic link (to {target}); remove it or restore its target"
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISDIR(found.st_mode):
+        if entry.is_symlink():
+            return "a symbolic link to a folder, not followed; copy the folder in instead"
+        return None
+    return None if stat.S_ISREG(found.st_mode) else "not a regular file"
+
+
+def _local_entries(folder: str) -> Iterator[tuple[str, str | None]]:
+    """(path, reject reason or None) of every file below the folder, hidden ones left out."""
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        with os.scandir(current) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            reason = _odd_entry(entry)
+            if reason is None and entry.is_dir():
+                pending.append(entry.path)
+            else:
+                yield entry.path, reason
+
+
+def _relative_paths(folder: str, root: str) -> Iterator[tuple[str, str | None]]:
+    """(path relative to root, reject reason or None) of each file below the folder."""
+    if is_remote(folder):
+        found = (
+            (os.path.join(dirpath, name), None)
+            for dirpath, _, names in _walk(folder)
+            for name in sorted(names)
+        )
+    else:
+        found = _local_entries(folder)
+    for path, reason in found:
         # normpath: files directly under the root (unlabelled) get "a.jpg", not "./a.jpg".
-        yield from (os.path.normpath(os.path.join(prefix, name)) for name in sorted(names))
+        relative = os.path.normpath(os.path.relpath(path, root))
+        # A name that is not UTF-8 is shown with its bytes escaped.
+        yield os.fsencode(relative).decode("utf-8", "backslashreplace"), reason
 
 
 def _list_class_folder(entry: ClassFolder, root: str) -> Iterator[list[ImageFile]]:
     """The folder's files, in batches of the size the decoder takes."""
     files = (
-        ImageFile(path, entry.class_name, entry.split, entry.span)
-        for path in _relative_paths(entry.folder, root)
+        ImageFile(path, entry.class_name, entry.split, entry.span, reject_reason=reason)
+        for path, reason in _relative_paths(entry.folder, root)
     )
     while batch := list(itertools.islice(files, _DECODE_BATCH)):
         yield batch
@@ -226,6 +288,8 @@ def _read(root: str, relative_path: str) -> bytes:
 
 
 def _check_placement(image: ImageFile) -> ImageFile:
+    if image.reject_reason:
+        return image
     if image.class_name is None:
         return dataclasses.replace(image, reject_reason="outside any class folder")
     if not image.relative_path.lower().endswith(IMAGE_EXTENSIONS):
@@ -236,11 +300,23 @@ def _check_placement(image: ImageFile) -> ImageFile:
 
 
 def validate_images(root: str, images: Sequence[ImageFile]) -> list[ImageFile]:
-    """Decodes the files exactly as Transform will; records why each rejected one failed."""
-    placed = [_check_placement(image) for image in images]
-    to_decode = [image for image in placed if image.reject_reason is None]
-    sizes = iter(decoded_sizes([_read(root, image.relative_path) for image in to_decode]))
-    return [image if image.reject_reason else _with_size(image, next(sizes)) for image in placed]
+    """Decodes the files exactly as Transform will; records why each rejected one failed.
+    An image over the pixel limit is refused from its header, before it is decoded."""
+    read = []
+    for image in map(_check_placement, images):
+        if image.reject_reason:
+            read.append((image, b""))
+            continue
+        data = _read(root, image.relative_path)
+        image = dataclasses.replace(image, digest=hashlib.sha256(data).hexdigest())
+        try:
+            check_pixels(data, MAX_IMAGE_PIXELS)
+        except UndecodableImage as error:
+            image = dataclasses.replace(image, reject_reason=str(error))
+        read.append((image, data))
+    to_decode = [(image, data) for image, data in read if not image.reject_reason]
+    sizes = iter(decoded_sizes([data for _, data in to_decode]))
+    return [image if image.reject_reason else _with_size(image, next(sizes)) for image, _ in read]
 
 
 def _with_size(image: ImageFile, size: tuple[int, int] | UndecodableImage) -> ImageFile:
@@ -259,18 +335,40 @@ def _route_checked(batch: list[ImageFile], root: str) -> Iterator[list[ImageFile
     yield [image for image in checked if not image.reject_reason]
 
 
-def path_fraction(relative_path: str) -> float:
-    """A deterministic value in [0, 1) from the relative path, stable across machines."""
-    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+def content_fraction(image: ImageFile) -> float:
+    """A deterministic value in [0, 1) from the image's bytes, stable across machines."""
+    return int(image.digest[:16], 16) / 2**64
+
+
+def _rank(image: ImageFile) -> tuple[float, str]:
+    return content_fraction(image), image.relative_path
+
+
+def _cut_between_copies(ranked: list[ImageFile], cut: int) -> int:
+    """The cut between eval and train moved off any pair of copies: past them, or else (when
+    that leaves no train image) before them."""
+
+    def splits_copies(at: int) -> bool:
+        return 0 < at < len(ranked) and ranked[at].digest == ranked[at - 1].digest
+
+    moved = cut
+    while splits_copies(moved):
+        moved += 1
+    if moved < len(ranked):
+        return moved
+    while splits_copies(cut):
+        cut -= 1
+    return cut
 
 
 def assign_splits(images: Iterable[ImageFile], eval_fraction: float) -> list[ImageFile]:
-    """Hash split of one class's images; a class with 2+ images gets both splits."""
-    ranked = sorted(images, key=lambda image: path_fraction(image.relative_path))
-    eval_count = sum(path_fraction(image.relative_path) < eval_fraction for image in ranked)
+    """Hash split of one class's images by content, so copies share a split; a class with 2+
+    different images gets both splits."""
+    ranked = sorted(images, key=_rank)
+    eval_count = sum(content_fraction(image) < eval_fraction for image in ranked)
     if len(ranked) >= 2:
         eval_count = min(max(eval_count, 1), len(ranked) - 1)
+    eval_count = _cut_between_copies(ranked, eval_count)
     return [
         dataclasses.replace(image, split=EVAL if index < eval_count else TRAIN)
         for index, image in enumerate(ranked)
@@ -301,7 +399,7 @@ def split_class(
     (span, _), batches = class_batches
     images = [image for batch in batches for image in batch]
     if all(image.split for image in images):
-        images.sort(key=lambda image: path_fraction(image.relative_path))
+        images.sort(key=_rank)
     else:
         images = assign_splits(images, eval_fraction)
     if eval_span is not None and span != eval_span:
@@ -345,6 +443,11 @@ def to_example(image: ImageFile, root: str, classes: list[str]) -> bytes:
         features[LABEL_KEY] = _int_feature(classes.index(image.class_name))
         features[CLASS_NAME_KEY] = _bytes_feature(image.class_name.encode())
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def _count_duplicates(copies: tuple[str, int]) -> None:
+    """Counts each copy of one image's bytes after the first."""
+    Metrics.counter(_METRICS, "duplicates").inc(copies[1] - 1)
 
 
 def _reject_line(image: ImageFile) -> str:
@@ -416,6 +519,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             | "RejectLines" >> beam.Map(_reject_line)
             | "WriteRejects" >> beam.io.WriteToText(rejects_path, shard_name_template="")
         )
+        (
+            checked.accepted
+            | "Digests" >> beam.FlatMap(lambda batch: [image.digest for image in batch])
+            | "CountCopies" >> beam.combiners.Count.PerElement()
+            | "CountDuplicates" >> beam.Map(_count_duplicates)
+        )
         by_split = (
             checked.accepted
             | "ByClass" >> beam.FlatMap(_by_class)
@@ -464,6 +573,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_string_custom_property("class_names", json.dumps(layout.classes))
         examples.set_string_custom_property("split_counts", json.dumps(split_counts))
         examples.set_int_custom_property("rejected_count", rejected)
+        examples.set_int_custom_property(DUPLICATE_COUNT, counts.get("duplicates", 0))
         examples.set_string_custom_property("rejects_path", rejects_path)
         if layout.spans:
             write_spans(examples, layout.spans)

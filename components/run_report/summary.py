@@ -27,7 +27,7 @@ from components.run_report.artifact_facts import (
     training_facts,
     tuning_facts,
 )
-from contract.artifact_properties import UNCHANGED_VERSION
+from contract.artifact_properties import DUPLICATE_COUNT, UNCHANGED_VERSION
 
 # TFX keeps a JSON value that is not an object as {"__value__": value} (types/artifact.py).
 _JSON_SINGLE_VALUE_KEY = "__value__"
@@ -155,6 +155,9 @@ class RunSummary(_Record):
     examples: dict[str, int] | None = Field(None, description="Examples per split.")
     rejected_files: int | None = None
     rejects_path: str | None = Field(None, description="JSON lines: path and reason.")
+    duplicate_files: int | None = Field(
+        None, description="Accepted files that are byte-identical copies of another one."
+    )
     anomalies: list[str] | None = Field(
         None, description="ExampleValidator's anomalies, then drift findings (drift: ...)."
     )
@@ -220,6 +223,7 @@ def summarize(
         summary.classes = json.loads(names) if names else config_class_names
         summary.rejected_files = int_property(examples, "rejected_count") or 0
         summary.rejects_path = string_property(examples, "rejects_path")
+        summary.duplicate_files = int_property(examples, DUPLICATE_COUNT)
         spans = string_property(examples, "spans")
         if spans:
             summary.spans = json.loads(spans)

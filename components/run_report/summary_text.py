@@ -89,6 +89,11 @@ def describe(summary: RunSummary, components: bool = True) -> str:
         )
     if summary.rejected_files:
         lines.append(f"Rejected files: {summary.rejected_files} (listed in {summary.rejects_path})")
+    if summary.duplicate_files:
+        lines.append(
+            f"Duplicates: {summary.duplicate_files} files are byte-identical copies of others "
+            "(each kept in its copy's split)"
+        )
     if summary.anomalies:
         lines.append("Anomalies:")
         lines.extend(f"  {message}" for message in summary.anomalies)
