@@ -63,8 +63,8 @@ class Hyperparameters:
         for name in ("batch_size", "steps_per_epoch", "eval_steps"):
             if getattr(self, name) < 1:
                 raise SettingError(name, f"must be a positive integer, got {getattr(self, name)}.")
-        if self.epochs < 0:
-            raise SettingError("epochs", f"must be 0 or more, got {self.epochs}.")
+        if self.epochs < 1:
+            raise SettingError("epochs", f"must be 1 or more, got {self.epochs}.")
         if self.learning_rate <= 0:
             raise SettingError("learning_rate", f"must be positive, got {self.learning_rate}.")
         if self.optimizer not in OPTIMIZERS:

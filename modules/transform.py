@@ -33,7 +33,7 @@ class TransformSettings:
 
 
 def decode_and_resize(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """One encoded image (JPEG, PNG, BMP or GIF) to float32 [size, size, 3] in [0, 255]."""
+    """One encoded image (contract/images.py's formats) to float32 [size, size, 3], 0-255."""
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     height, width = tf.shape(image)[0], tf.shape(image)[1]

@@ -485,8 +485,12 @@ def schedule(
 @main.command()
 @_serving_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 to serve others.")
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--grpc-port", type=int, help="Also serve V2 over gRPC (on every interface).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(1, 65535),
+    help="Also serve V2 over gRPC (on every interface).",
+)
 @click.option("--max-instances", default=64, show_default=True, type=int, help="Per request.")
 @click.option("--max-body-mb", default=20.0, show_default=True, type=float)
 @click.option("--max-batch-size", default=8, show_default=True, type=int)
@@ -535,8 +539,9 @@ def serve(
         log_max_mb=log_max_mb,
     )
     with quiet(verbose):
-        from serving.server import prepare
+        from serving.server import check_ports_free, prepare
 
+        check_ports_free(options)
         server = prepare(options)
     click.echo(
         f"Serving {model_name} version {server.version} ({server.path}) at "

@@ -208,8 +208,10 @@ class PipelineConfig:
         for name in ("serving_latency_budget_ms", "serving_ready_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: must be positive, got {getattr(self, name)!r}.")
-        if not 0 <= self.min_accuracy:
-            raise ConfigError(f"min_accuracy: must be non-negative, got {self.min_accuracy}.")
+        if not 0 <= self.min_accuracy <= 1:
+            raise ConfigError(
+                f"min_accuracy: an accuracy, between 0 and 1; got {self.min_accuracy}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

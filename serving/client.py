@@ -9,27 +9,37 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
 from contract import prediction
-from contract.images import IMAGE_FORMATS
+from contract.images import IMAGE_FORMATS, MAX_IMAGE_PIXELS
 from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
 
 
 def _problem(data: bytes) -> str | None:
     """Why the bytes are not an image the model reads, or None."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            found = image.format
-            image.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                found, (width, height) = image.format, image.size
+                image.verify()
+    except Image.DecompressionBombError:
+        return f"more pixels than the limit of {MAX_IMAGE_PIXELS:,}; send a smaller image"
     except UnidentifiedImageError:
         return "unknown image format"
     except (OSError, SyntaxError, ValueError) as error:
         return str(error) or type(error).__name__
     if found not in IMAGE_FORMATS:
         return f"{found} images are not accepted"
+    if width * height > MAX_IMAGE_PIXELS:
+        return (
+            f"{width}x{height} pixels exceed the limit of {MAX_IMAGE_PIXELS:,}; "
+            "send a smaller image"
+        )
     return None
 
 
@@ -42,7 +52,7 @@ def read_images(paths: list[str]) -> list[bytes]:
         problem = _problem(data)
         if problem:
             raise ValueError(
-                f"{path}: cannot be decoded: {problem}; pass JPEG, PNG, BMP or GIF files"
+                f"{path}: cannot be decoded: {problem}; pass {', '.join(IMAGE_FORMATS)} files"
             )
         images.append(data)
     return images

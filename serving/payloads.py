@@ -15,6 +15,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from contract import prediction
+from contract.images import IMAGE_FORMATS
 from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
 from modules.image_check import UndecodableImage, decoded_size
 
@@ -70,7 +71,7 @@ def check_images(images: list[bytes], field: str, max_pixels: int) -> None:
             decoded_size(data, max_pixels=max_pixels)
         except UndecodableImage as error:
             raise InvalidInput(
-                f"{field}[{index}]: {error}; send JPEG, PNG, BMP or GIF bytes"
+                f"{field}[{index}]: {error}; send {', '.join(IMAGE_FORMATS)} bytes"
             ) from None
 
 

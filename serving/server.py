@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import sys
 import warnings
 from collections.abc import Callable
@@ -22,6 +23,25 @@ class PreparedServer:
     version: int  # the model version loaded and warmed
     path: str
     serve: Callable[[], None]  # serves until SIGINT/SIGTERM
+
+
+def check_ports_free(options: ServingOptions) -> None:
+    """Fails in one line when a port the server would listen on is taken: before the model
+    loads, and before the console says it serves."""
+    wanted = [("--port", options.host, options.port)]
+    if options.grpc_port is not None:
+        wanted.append(("--grpc-port", "0.0.0.0", options.grpc_port))  # KServe's: every interface
+    for flag, host, port in wanted:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise OSError(
+                    f"{flag} {port}: cannot listen on {host}:{port} ({error.strerror}); stop "
+                    f"what holds the port or pass another {flag}."
+                ) from None
 
 
 def prepare(options: ServingOptions) -> PreparedServer:

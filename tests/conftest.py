@@ -47,6 +47,20 @@ def write_tfrecords(folder, split, count, offset):
             )
 
 
+def png_header(width, height):
+    """A PNG that says it is width x height: its header, and no pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
 def write_files(root, files):
     """Writes {relative path: bytes} under root, making folders; returns root."""
     for relative, data in files.items():

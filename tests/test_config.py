@@ -1,6 +1,7 @@
 """The typed configuration: presets, YAML file, overrides and field-naming errors."""
 
 import pytest
+from conftest import run_cli
 
 from modules.hyperparameters import Hyperparameters
 from pipelines.config import ConfigError, PipelineConfig, build_config
@@ -97,11 +98,25 @@ def test_missing_config_file():
         (dict(num_classes=1), "num_classes:"),
         (dict(data_format="csv"), "data_format:"),
         (dict(eval_fraction=1.5), "eval_fraction:"),
+        (dict(min_accuracy=2), "min_accuracy: an accuracy, between 0 and 1"),
+        (dict(min_accuracy=-0.1), "min_accuracy:"),
+        (dict(training=dict(epochs=0)), "training.epochs: must be 1 or more"),
     ],
 )
 def test_invalid_values_name_the_field(overrides, field):
     with pytest.raises(ConfigError, match=field):
         build_config("tiny", **overrides)
+
+
+@pytest.mark.parametrize("where", ["missing", "a-file"])
+def test_data_that_is_not_a_folder_is_one_line_naming_the_flag(tmp_path, where):
+    data = tmp_path / where
+    if where == "a-file":
+        data.write_text("not a folder")
+    result = run_cli("run", "--data", data, "--preset", "tiny", "--output-root", tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert f"Image folder {data} does not exist or is not a directory. Point --data" in line
 
 
 def test_direct_construction_is_validated_too():

@@ -4,12 +4,10 @@ import hashlib
 import itertools
 import json
 import os
-import struct
-import zlib
 
 import pytest
 import tensorflow as tf
-from conftest import encode, partial_run_nodes, run_cli, write_files
+from conftest import encode, partial_run_nodes, png_header, run_cli, write_files
 
 from components.image_folder_example_gen.executor import (
     ImageFile,
@@ -51,18 +49,6 @@ REJECTED = {
     "dog/readme.txt": "unsupported format",
     "stray.jpg": "outside any class folder",
 }
-
-
-def png_header(width, height):
-    """A PNG that says it is width x height: its header, and no pixels."""
-
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
 NOT_UTF8 = os.fsdecode(b"dog/caf\xff.jpg")

@@ -114,9 +114,11 @@ def test_identical_rerun_does_no_work_and_pushes_nothing(identical_rerun, worksp
 
 
 @pytest.fixture(scope="session")
-def unreachable_threshold(identical_rerun, workspace):
+def unreachable_threshold(identical_rerun, workspace, first_run):
+    # Perfect accuracy, which the served model's evaluation fell short of.
+    assert first_run[0]["metrics"]["accuracy"] < 1
     before = workspace.served()
-    summary, result = workspace.run("--min-accuracy", "1.01")
+    summary, result = workspace.run("--min-accuracy", "1")
     return summary, result, before
 
 
@@ -126,7 +128,7 @@ def test_unmet_threshold_is_not_blessed_nor_pushed(unreachable_threshold, worksp
     assert summary["blessed"] is False and summary["pushed"] is False
     assert workspace.served() == before
     assert "Blessed: NO" in result.stdout
-    assert "below the minimum 1.0100 (min_accuracy)" in result.stdout
+    assert "below the minimum 1.0000 (min_accuracy)" in result.stdout
     # Nothing would push it, so the server is not started for it.
     assert summary["serving_check"]["checked"] is False
     assert "Serving check: not run: the Evaluator did not bless the candidate" in result.stdout

@@ -15,7 +15,7 @@ import time
 
 import httpx
 import pytest
-from conftest import encode, run_cli
+from conftest import encode, png_header, run_cli
 from model_server import MODEL, Server, b64, free_port
 
 
@@ -468,13 +468,43 @@ def test_predict_cli_errors_are_one_line(server, tmp_path):
     bad = run_cli("predict", str(text), "--url", server.url)
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == (
-        f"Error: {text}: cannot be decoded: unknown image format; pass JPEG, PNG, BMP or GIF files"
+        f"Error: {text}: cannot be decoded: unknown image format; "
+        "pass JPEG, PNG, BMP, GIF, WEBP files"
     )
     image = tmp_path / "ok.png"
     image.write_bytes(PNG)
     down = run_cli("predict", str(image), "--url", f"http://127.0.0.1:{free_port()}")
     assert down.returncode == 1
     assert "cannot reach the model server" in down.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("width", "expected"), [(7000, "7000x7000 pixels exceed"), (20000, "more pixels")]
+)
+def test_predict_refuses_a_decompression_bomb_in_one_line(server, tmp_path, width, expected):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(width, width))
+    result = run_cli("predict", str(bomb), "--url", server.url)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert str(bomb) in line and expected in line and "limit of 40,000,000" in line
+
+
+def test_serve_on_a_taken_or_impossible_port_is_a_short_error(serving_dir):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--serving-dir", serving_dir, "--port", port)
+    assert result.returncode == 1 and "Serving" not in result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in line and "another --port" in line
+    result = run_cli("serve", "--serving-dir", serving_dir, "--port", 70000)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 3 and "'--port': 70000 is not in the range" in lines[-1]
 
 
 def test_serve_without_a_pushed_model_says_what_to_do(tmp_path):
