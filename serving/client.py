@@ -26,20 +26,22 @@ def _problem(data: bytes) -> str | None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 found, (width, height) = image.format, image.size
+                if found in IMAGE_FORMATS and width * height > MAX_IMAGE_PIXELS:
+                    return (
+                        f"{width}x{height} pixels exceed the limit of {MAX_IMAGE_PIXELS:,}; "
+                        "send a smaller image"
+                    )
                 image.verify()
     except Image.DecompressionBombError:
         return f"more pixels than the limit of {MAX_IMAGE_PIXELS:,}; send a smaller image"
     except UnidentifiedImageError:
         return "unknown image format"
-    except (OSError, SyntaxError, ValueError) as error:
+    # Pillow's parsers raise any of these on a damaged or hostile file (IndexError: a PNG
+    # without image data).
+    except (OSError, SyntaxError, ValueError, IndexError, EOFError) as error:
         return str(error) or type(error).__name__
     if found not in IMAGE_FORMATS:
         return f"{found} images are not accepted"
-    if width * height > MAX_IMAGE_PIXELS:
-        return (
-            f"{width}x{height} pixels exceed the limit of {MAX_IMAGE_PIXELS:,}; "
-            "send a smaller image"
-        )
     return None
 
 

@@ -173,10 +173,10 @@ def worse_model(second_good_run, workspace):
 def test_worse_model_against_good_baseline_is_not_blessed(worse_model, second_good_run, workspace):
     summary, result, before = worse_model
     good = second_good_run[0]["metrics"]["accuracy"]
-    assert good >= 0.65, "the tiny preset should learn the demo data"
+    # The learning rate of 50 leaves a model that guesses; the baseline learnt something.
+    assert summary["metrics"]["accuracy"] < good - 0.1
     assert summary["baseline_version"] == 2
     assert summary["baseline_accuracy"] == pytest.approx(good)
-    assert summary["metrics"]["accuracy"] < good - 0.01
     assert summary["blessed"] is False and summary["pushed"] is False
     assert "against the served baseline" in result.stdout
     assert workspace.served() == before
