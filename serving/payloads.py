@@ -46,12 +46,20 @@ def v2_images(request: InferRequest, max_instances: int) -> list[bytes]:
         )
     tensor = request.inputs[0]
     field = f"inputs[0] ({tensor.name})"
+    if tensor.name != IMAGES_INPUT:
+        raise InvalidInput(f"{field}: the model's input is named {IMAGES_INPUT!r}; rename it")
     if tensor.datatype != IMAGES_DATATYPE:
         raise InvalidInput(
             f"{field}: datatype must be {IMAGES_DATATYPE} (encoded images), not {tensor.datatype}"
         )
     data = tensor.data
     _check_count(f"{field}.data", data, max_instances)
+    # The protocol's shape is the data's: one dimension, one entry per image.
+    if list(tensor.shape) != [len(data)]:
+        raise InvalidInput(
+            f"{field}.shape: {list(tensor.shape)} does not match its {len(data)} data "
+            f"entries; send [{len(data)}]"
+        )
     images = []
     for index, value in enumerate(data):
         where = f"{field}.data[{index}]"

@@ -25,6 +25,20 @@ class PreparedServer:
     serve: Callable[[], None]  # serves until SIGINT/SIGTERM
 
 
+class ClientErrorsInOneLine(logging.Filter):
+    """KServe's handlers (kserve/errors.py, invalid_input_handler and model_not_found_handler)
+    log every refused request with its traceback; a client's mistake is one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from kserve.errors import InvalidInput, ModelNotFound
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (InvalidInput, ModelNotFound)):
+            record.msg, record.args = "Refused: %s: %s", (type(error).__name__, error)
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def check_ports_free(options: ServingOptions) -> None:
     """Fails in one line when a port the server would listen on is taken: before the model
     loads, and before the console says it serves."""
@@ -86,4 +100,5 @@ def prepare(options: ServingOptions) -> PreparedServer:
     # per-request timing traces (/metrics has the timings) stay off the console.
     for name in ("kserve", "kserve.trace"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("kserve").addFilter(ClientErrorsInOneLine())
     return PreparedServer(model.served.version, model.served.path, lambda: server.start([model]))

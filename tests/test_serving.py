@@ -238,6 +238,38 @@ BAD_REQUESTS = [
         "datatype must be BYTES",
     ),
     (
+        "v2 shape larger than the data",
+        "v2",
+        {"inputs": [{"name": "images", "shape": [5], "datatype": "BYTES", "data": [b64(PNG)]}]},
+        400,
+        "shape: [5] does not match its 1 data entries; send [1]",
+    ),
+    (
+        "v2 shape of three dimensions",
+        "v2",
+        {
+            "inputs": [
+                {"name": "images", "shape": [1, 2, 3], "datatype": "BYTES", "data": [b64(PNG)]}
+            ]
+        },
+        400,
+        "shape: [1, 2, 3] does not match",
+    ),
+    (
+        "v2 empty shape",
+        "v2",
+        {"inputs": [{"name": "images", "shape": [], "datatype": "BYTES", "data": [b64(PNG)]}]},
+        400,
+        "shape: [] does not match",
+    ),
+    (
+        "v2 wrong input name",
+        "v2",
+        {"inputs": [{"name": "pixels", "shape": [1], "datatype": "BYTES", "data": [b64(PNG)]}]},
+        400,
+        "the model's input is named 'images'",
+    ),
+    (
         "v2 two inputs",
         "v2",
         {"inputs": [{"name": "a", "shape": [1], "datatype": "BYTES", "data": ["x"]}] * 2},
@@ -302,6 +334,19 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_stays_healthy(
     assert response.status_code == status, response.text
     assert message in (response.json().get("error") or response.text)
     assert server.v1([images["bike"]]).status_code == 200
+
+
+def test_a_refused_request_logs_one_line_without_a_traceback(server):
+    before = server.log_text()
+    response = server.client.post(
+        f"/v1/models/{MODEL}:predict", json={"instances": [{"b64": "not base64!"}]}
+    )
+    assert response.status_code == 400
+    time.sleep(0.5)  # the log line follows the answer
+    added = server.log_text()[len(before) :].splitlines()
+    assert "Traceback" not in "\n".join(added)
+    refused = [line for line in added if "Refused: InvalidInput" in line]
+    assert len(refused) == 1 and "instances[0]: not valid base64" in refused[0]
 
 
 def test_unknown_model_is_404(server, images):
