@@ -1,5 +1,6 @@
 """ASGI middleware that refuses what the server must not process: bodies over the size limit,
-KServe's model repository API, and V2's binary tensor extension.
+KServe's model repository API, and V2's binary tensor extension; a body without a
+Content-Type is taken as JSON.
 
 It runs before FastAPI reads the body, so an oversized request is refused without being
 held in memory, whether it declares its length or streams in chunks.
@@ -45,6 +46,11 @@ class RequestGuard:
                 "send images as base64 strings in a JSON BYTES input",
             )
             return
+        if b"content-type" not in headers:
+            # tritonclient.http sends its JSON with no Content-Type, which KServe's V2 infer
+            # reads as the binary extension and refuses; a body without one is JSON.
+            scope = dict(scope)
+            scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():

@@ -336,6 +336,20 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_stays_healthy(
     assert server.v1([images["bike"]]).status_code == 200
 
 
+def test_v2_without_a_content_type_is_read_as_json(server, images):
+    """As tritonclient.http sends it: JSON, but no Content-Type header."""
+    body = {
+        "inputs": [
+            {"name": "images", "shape": [1], "datatype": "BYTES", "data": [b64(images["bike"])]}
+        ]
+    }
+    plain = server.client.post(f"/v2/models/{MODEL}/infer", json=body)
+    bare = server.client.post(f"/v2/models/{MODEL}/infer", content=json.dumps(body).encode())
+    assert "content-type" not in bare.request.headers
+    assert bare.status_code == 200, bare.text
+    assert bare.json()["outputs"] == plain.json()["outputs"]
+
+
 def test_a_refused_request_logs_one_line_without_a_traceback(server):
     before = server.log_text()
     response = server.client.post(
