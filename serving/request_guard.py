@@ -35,11 +35,11 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         if scope["path"].startswith(CLOSED_PREFIXES):
-            await _error(send, 403, "the model repository API is disabled on this server")
+            await json_error(send, 403, "the model repository API is disabled on this server")
             return
         headers = dict(scope["headers"])
         if BINARY_HEADER in headers:
-            await _error(
+            await json_error(
                 send,
                 400,
                 f"{BINARY_HEADER.decode()}: the binary tensor extension is not supported; "
@@ -54,7 +54,7 @@ class RequestGuard:
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _error(send, 400, "content-length: must be a whole number of bytes")
+                await json_error(send, 400, "content-length: must be a whole number of bytes")
                 return
             if int(declared) > self.max_body_bytes:
                 await self._refuse_too_large(receive, send, int(declared))
@@ -91,7 +91,7 @@ class RequestGuard:
             drained += len(message.get("body", b""))
             if message["type"] == "http.disconnect" or not message.get("more_body", False):
                 break
-        await _error(
+        await json_error(
             send,
             413,
             f"request body: at least {size:,} bytes exceed the limit of {self.max_body_bytes:,}; "
@@ -99,7 +99,7 @@ class RequestGuard:
         )
 
 
-async def _error(send: Send, status: int, message: str) -> None:
+async def json_error(send: Send, status: int, message: str) -> None:
     body = json.dumps({"error": message}).encode()
     await send(
         {

@@ -65,6 +65,7 @@ def prepare(options: ServingOptions) -> PreparedServer:
 
     from serving.kserve_model import AlexNetModel
     from serving.request_guard import RequestGuard
+    from serving.version_routes import VersionRoutes
 
     class LocalModelServer(kserve.ModelServer):
         # KServe 0.21.0 has no public way to choose the REST address: RESTServer builds its
@@ -88,6 +89,7 @@ def prepare(options: ServingOptions) -> PreparedServer:
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     model = AlexNetModel(options)
     model.load()
+    model_server.app.add_middleware(VersionRoutes, served_version=lambda: model.served.version)
     model_server.app.add_middleware(RequestGuard, max_body_bytes=options.max_body_bytes)
     server = LocalModelServer(
         http_port=options.port,

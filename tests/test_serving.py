@@ -128,6 +128,26 @@ def test_v2_infer_metadata_and_readiness(server, images, in_process):
     assert server.client.get(f"/v1/models/{MODEL}").json() == {"name": MODEL, "ready": True}
 
 
+def test_v2_versioned_routes_answer_for_the_served_version_only(server, images):
+    body = {
+        "inputs": [
+            {"name": "images", "shape": [1], "datatype": "BYTES", "data": [b64(images["bike"])]}
+        ]
+    }
+    plain = server.client.post(f"/v2/models/{MODEL}/infer", json=body)
+    versioned = server.client.post(f"/v2/models/{MODEL}/versions/1/infer", json=body)
+    assert versioned.status_code == 200, versioned.text
+    assert versioned.json()["outputs"] == plain.json()["outputs"]
+    metadata = server.client.get(f"/v2/models/{MODEL}/versions/1")
+    assert metadata.json() == server.client.get(f"/v2/models/{MODEL}").json()
+    assert server.client.get(f"/v2/models/{MODEL}/versions/1/ready").json()["ready"] is True
+    other = server.client.post(f"/v2/models/{MODEL}/versions/7/infer", json=body)
+    assert other.status_code == 404
+    assert other.json()["error"] == (
+        f"version 7 of {MODEL} is not served; this server serves version 1"
+    )
+
+
 def test_v2_over_grpc_takes_raw_bytes(server, images, in_process):
     import asyncio
 
