@@ -173,8 +173,8 @@ def worse_model(second_good_run, workspace):
 def test_worse_model_against_good_baseline_is_not_blessed(worse_model, second_good_run, workspace):
     summary, result, before = worse_model
     good = second_good_run[0]["metrics"]["accuracy"]
-    # The learning rate of 50 leaves a model that guesses; the baseline learnt something.
-    assert summary["metrics"]["accuracy"] < good - 0.1
+    # The learning rate of 50 leaves a model that answers one class whatever the image.
+    assert summary["metrics"]["accuracy"] < good - 0.01
     assert summary["baseline_version"] == 2
     assert summary["baseline_accuracy"] == pytest.approx(good)
     assert summary["blessed"] is False and summary["pushed"] is False
