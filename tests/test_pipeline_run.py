@@ -173,7 +173,7 @@ def worse_model(second_good_run, workspace):
 def test_worse_model_against_good_baseline_is_not_blessed(worse_model, second_good_run, workspace):
     summary, result, before = worse_model
     good = second_good_run[0]["metrics"]["accuracy"]
-    # The learning rate of 50 leaves a model that answers one class whatever the image.
+    assert good >= 0.65, "the tiny preset should learn the demo data"
     assert summary["metrics"]["accuracy"] < good - 0.01
     assert summary["baseline_version"] == 2
     assert summary["baseline_accuracy"] == pytest.approx(good)

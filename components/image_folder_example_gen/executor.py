@@ -10,8 +10,8 @@ Layouts:
 Every entry is an image, a reject with its reason in rejects.jsonl, or ignored: hidden files
 and folders (names starting with "."). Links to files are read; links to folders, broken
 links, link loops, names that are not UTF-8 and anything but a regular file are rejects.
-The hash split is by content, so byte-identical copies land in the same split; they are
-counted as duplicates.
+Byte-identical copies take the split of the copy ranked first, so a copy never sits on the
+other side of the split; they are counted as duplicates.
 
 Two passes over the files keep memory flat whatever the dataset size: the first decodes
 the images in batches (with the decoder Transform uses) and keeps only their metadata; the
@@ -100,7 +100,7 @@ class ImageFile:
     height: int = 0
     width: int = 0
     reject_reason: str | None = None
-    digest: str = ""  # sha256 of the bytes: the hash split's key
+    digest: str = ""  # sha256 of the bytes: copies share a split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,43 +335,27 @@ def _route_checked(batch: list[ImageFile], root: str) -> Iterator[list[ImageFile
     yield [image for image in checked if not image.reject_reason]
 
 
-def content_fraction(image: ImageFile) -> float:
-    """A deterministic value in [0, 1) from the image's bytes, stable across machines."""
-    return int(image.digest[:16], 16) / 2**64
-
-
-def _rank(image: ImageFile) -> tuple[float, str]:
-    return content_fraction(image), image.relative_path
-
-
-def _cut_between_copies(ranked: list[ImageFile], cut: int) -> int:
-    """The cut between eval and train moved off any pair of copies: past them, or else (when
-    that leaves no train image) before them."""
-
-    def splits_copies(at: int) -> bool:
-        return 0 < at < len(ranked) and ranked[at].digest == ranked[at - 1].digest
-
-    moved = cut
-    while splits_copies(moved):
-        moved += 1
-    if moved < len(ranked):
-        return moved
-    while splits_copies(cut):
-        cut -= 1
-    return cut
+def path_fraction(relative_path: str) -> float:
+    """A deterministic value in [0, 1) from the relative path, stable across machines."""
+    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def assign_splits(images: Iterable[ImageFile], eval_fraction: float) -> list[ImageFile]:
-    """Hash split of one class's images by content, so copies share a split; a class with 2+
-    different images gets both splits."""
-    ranked = sorted(images, key=_rank)
-    eval_count = sum(content_fraction(image) < eval_fraction for image in ranked)
+    """Hash split of one class's images by path; a class with 2+ images gets both splits.
+    Copies of one image (the same bytes) all take the split of the copy ranked first."""
+    ranked = sorted(images, key=lambda image: path_fraction(image.relative_path))
+    eval_count = sum(path_fraction(image.relative_path) < eval_fraction for image in ranked)
     if len(ranked) >= 2:
         eval_count = min(max(eval_count, 1), len(ranked) - 1)
-    eval_count = _cut_between_copies(ranked, eval_count)
+    split_of: dict[str, str] = {}
+    for index, image in enumerate(ranked):
+        split_of.setdefault(
+            image.digest or image.relative_path, EVAL if index < eval_count else TRAIN
+        )
     return [
-        dataclasses.replace(image, split=EVAL if index < eval_count else TRAIN)
-        for index, image in enumerate(ranked)
+        dataclasses.replace(image, split=split_of[image.digest or image.relative_path])
+        for image in ranked
     ]
 
 
@@ -399,7 +383,7 @@ def split_class(
     (span, _), batches = class_batches
     images = [image for batch in batches for image in batch]
     if all(image.split for image in images):
-        images.sort(key=_rank)
+        images.sort(key=lambda image: path_fraction(image.relative_path))
     else:
         images = assign_splits(images, eval_fraction)
     if eval_span is not None and span != eval_span:
