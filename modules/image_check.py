@@ -6,13 +6,12 @@ agree with the decoder inside the Transform graph, so both call that decoder.
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
 from collections.abc import Sequence
 
 import tensorflow as tf
-from PIL import Image
+
+from modules.image_header import pixels_problem
 
 # Images one batched call decodes at a time: enough to keep every core busy, few enough
 # that large photos do not all sit decoded in memory together.
@@ -83,24 +82,9 @@ def _size_or_error(data: bytes) -> tuple[int, int] | UndecodableImage:
 
 def check_pixels(data: bytes, max_pixels: int) -> None:
     """Refuses an image whose header says it has more than `max_pixels`, without decoding."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-    except Image.DecompressionBombError as error:
-        # Pillow's own, larger limit was exceeded; its message holds the pixel count.
-        found = re.search(r"\((\d+) pixels\)", str(error))
-        size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow allows"
-        raise UndecodableImage(
-            f"{size} exceed the limit of {max_pixels:,}; send a smaller image"
-        ) from None
-    except (OSError, ValueError, SyntaxError):
-        return  # Pillow cannot read the header; the TensorFlow decoder has the final word
-    if width * height > max_pixels:
-        raise UndecodableImage(
-            f"{width}x{height} pixels exceed the limit of {max_pixels:,}; send a smaller image"
-        )
+    problem = pixels_problem(data, max_pixels)
+    if problem:
+        raise UndecodableImage(problem)
 
 
 def _op_message(message: str) -> str:

@@ -15,25 +15,22 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from contract import prediction
-from contract.images import IMAGE_FORMATS, MAX_IMAGE_PIXELS
+from contract.images import IMAGE_FORMATS
 from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
+from modules.image_header import pixels_problem
 
 
 def _problem(data: bytes) -> str | None:
     """Why the bytes are not an image the model reads, or None."""
+    too_large = pixels_problem(data)
+    if too_large:
+        return too_large
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                found, (width, height) = image.format, image.size
-                if found in IMAGE_FORMATS and width * height > MAX_IMAGE_PIXELS:
-                    return (
-                        f"{width}x{height} pixels exceed the limit of {MAX_IMAGE_PIXELS:,}; "
-                        "send a smaller image"
-                    )
+                found = image.format
                 image.verify()
-    except Image.DecompressionBombError:
-        return f"more pixels than the limit of {MAX_IMAGE_PIXELS:,}; send a smaller image"
     except UnidentifiedImageError:
         return "unknown image format"
     # Pillow's parsers raise any of these on a damaged or hostile file (IndexError: a PNG
