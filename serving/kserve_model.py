@@ -15,6 +15,7 @@ from contract.prediction import Prediction
 from serving import payloads
 from serving.batcher import MicroBatcher
 from serving.options import ServingOptions
+from serving.payloads import CheckedImage
 from serving.request_log import RequestLog
 from serving.served_model import ServedModel
 from serving.version_watcher import VersionWatcher
@@ -31,7 +32,7 @@ BATCH_SIZE = Histogram(
 
 @dataclasses.dataclass(frozen=True)
 class _Parsed:
-    images: list[bytes]
+    images: list[CheckedImage]
     v2_request_id: str | None  # None for V1 requests
 
 
@@ -39,8 +40,12 @@ class AlexNetModel(kserve.Model):
     def __init__(self, options: ServingOptions) -> None:
         super().__init__(options.model_name)
         self.options = options
-        self.batcher: MicroBatcher[bytes, Prediction] = MicroBatcher(
-            self._run_batch, options.max_batch_size, options.max_wait_ms
+        self.batcher: MicroBatcher[CheckedImage, Prediction] = MicroBatcher(
+            self._run_batch,
+            options.max_batch_size,
+            options.max_wait_ms,
+            max_batch_cost=options.max_batch_pixels,
+            cost=lambda image: image.pixels,
         )
         self._served: ServedModel | None = None
         self._watcher: VersionWatcher | None = None
@@ -87,9 +92,9 @@ class AlexNetModel(kserve.Model):
         previous, self._served = self._served, model
         logger.info("now serving version %d (was %d)", model.version, previous.version)
 
-    def _run_batch(self, images: list[bytes]) -> list[Prediction]:
+    def _run_batch(self, images: list[CheckedImage]) -> list[Prediction]:
         BATCH_SIZE.labels(model_name=self.name).observe(len(images))
-        return self._served.predict(images)
+        return self._served.predict([image.data for image in images])
 
     def get_input_types(self) -> list[dict]:
         return prediction.v2_input_metadata()
@@ -102,20 +107,26 @@ class AlexNetModel(kserve.Model):
     ) -> _Parsed:
         if isinstance(payload, InferRequest):
             images = payloads.v2_images(payload, self.options.max_instances)
-            parsed, field = _Parsed(images, payload.id or ""), "inputs[0].data"
+            request_id, field = payload.id or "", "inputs[0].data"
         else:
             images = payloads.v1_images(payload, self.options.max_instances)
-            parsed, field = _Parsed(images, None), "instances"
+            request_id, field = None, "instances"
         # Decoding here, off the event loop, keeps one bad image from failing a whole batch.
-        await asyncio.to_thread(payloads.check_images, images, field, self.options.max_image_pixels)
-        return parsed
+        checked = await asyncio.to_thread(
+            payloads.check_images,
+            images,
+            field,
+            self.options.max_image_pixels,
+            self.options.max_request_pixels,
+        )
+        return _Parsed(checked, request_id)
 
     async def predict(
         self, payload: _Parsed, headers: dict[str, str] | None = None
     ) -> tuple[_Parsed, list[Prediction]]:
         predictions = await self.batcher.submit(payload.images)
         if self.request_log is not None:
-            self.request_log.submit(payload.images, predictions)
+            self.request_log.submit([image.data for image in payload.images], predictions)
         return payload, predictions
 
     async def postprocess(

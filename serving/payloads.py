@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
@@ -18,6 +18,7 @@ from contract import prediction
 from contract.images import IMAGE_FORMATS
 from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
 from modules.image_check import UndecodableImage, decoded_size
+from modules.image_header import header_pixels
 
 V1_EXAMPLE = '{"instances": [{"b64": "<base64 JPEG or PNG>"}]}'
 
@@ -72,15 +73,33 @@ def v2_images(request: InferRequest, max_instances: int) -> list[bytes]:
     return images
 
 
-def check_images(images: list[bytes], field: str, max_pixels: int) -> None:
-    """Rejects any image the model's own decoder would fail on, naming its position."""
+class CheckedImage(NamedTuple):
+    data: bytes
+    pixels: int  # decoded height x width: the work the model's decoder does for it
+
+
+def check_images(
+    images: list[bytes], field: str, max_pixels: int, max_request_pixels: int
+) -> list[CheckedImage]:
+    """Rejects any image the model's own decoder would fail on, naming its position, and a
+    request whose images' headers add up to more than `max_request_pixels`; both before
+    the work of decoding."""
+    declared = [header_pixels(data) or 0 for data in images]
+    if sum(declared) > max_request_pixels:
+        raise InvalidInput(
+            f"{field}: {sum(declared):,} pixels across the request exceed the limit of "
+            f"{max_request_pixels:,}; send fewer or smaller images per request"
+        )
+    checked = []
     for index, data in enumerate(images):
         try:
-            decoded_size(data, max_pixels=max_pixels)
+            height, width = decoded_size(data, max_pixels=max_pixels)
         except UndecodableImage as error:
             raise InvalidInput(
                 f"{field}[{index}]: {error}; send {', '.join(IMAGE_FORMATS)} bytes"
             ) from None
+        checked.append(CheckedImage(data, height * width))
+    return checked
 
 
 def v1_response(predictions: list[Prediction]) -> dict:

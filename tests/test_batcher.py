@@ -46,16 +46,72 @@ def test_concurrent_requests_share_batches_and_get_their_own_results():
     assert [len(batch) for batch in recorder.batches[1:]] == [4, 4, 2]
 
 
-def test_a_request_larger_than_the_batch_runs_whole_and_alone():
+def test_a_request_larger_than_the_batch_runs_in_chunks_with_its_results_in_order():
     recorder = Recorder()
     recorder.release.set()
     batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_ms=0)
 
-    async def scenario():
-        return await asyncio.gather(batcher.submit([1, 2, 3]), batcher.submit([4]))
+    assert run(batcher.submit([1, 2, 3, 4, 5])) == [10, 20, 30, 40, 50]
+    assert recorder.batches == [[1, 2], [3, 4], [5]]
 
-    assert run(scenario()) == [[10, 20, 30], [40]]
-    assert recorder.batches == [[1, 2, 3], [4]]
+
+def test_a_batch_holds_at_most_its_cost_and_a_costlier_item_runs_alone():
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = MicroBatcher(
+        recorder, max_batch_size=8, max_wait_ms=0, max_batch_cost=10, cost=lambda item: item
+    )
+
+    assert run(batcher.submit([4, 5, 30, 1, 9])) == [40, 50, 300, 10, 90]
+    assert recorder.batches == [[4, 5], [30], [1, 9]]
+
+
+class Gate:
+    """A batch function that runs one batch per `step()`, recording each batch."""
+
+    def __init__(self):
+        self.batches = []
+        self.steps = threading.Semaphore(0)
+
+    def __call__(self, items):
+        assert self.steps.acquire(timeout=10)
+        self.batches.append(list(items))
+        return [item * 10 for item in items]
+
+    async def step(self):
+        done = len(self.batches)
+        self.steps.release()
+        while len(self.batches) == done:
+            await asyncio.sleep(0.01)
+
+
+def test_a_new_request_goes_before_the_rest_of_a_large_one_which_still_finishes():
+    gate = Gate()
+    batcher = MicroBatcher(gate, max_batch_size=2, max_wait_ms=0)
+
+    async def scenario():
+        large = asyncio.ensure_future(batcher.submit(list(range(100, 110))))
+        await asyncio.sleep(0.05)  # its first chunk is running, held by the gate
+        small = [asyncio.ensure_future(batcher.submit([index])) for index in (1, 2, 3, 4, 5)]
+        await asyncio.sleep(0.05)
+        while not large.done():
+            await gate.step()
+        return await large, await asyncio.gather(*small)
+
+    large, small = run(scenario())
+    assert large == [index * 10 for index in range(100, 110)]
+    assert small == [[10], [20], [30], [40], [50]]
+    # The small requests wait for the running chunk only, then take turns with the large one.
+    assert gate.batches == [
+        [100, 101],
+        [1, 2],
+        [102, 103],
+        [3, 4],
+        [104, 105],
+        [5],
+        [106, 107],
+        [108, 109],
+    ]
 
 
 def test_a_full_batch_does_not_wait_for_max_wait():
@@ -121,7 +177,11 @@ def test_empty_submission_needs_no_batch():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"max_batch_size": 0}, "max_batch_size"), ({"max_wait_ms": -1}, "max_wait_ms")],
+    [
+        ({"max_batch_size": 0}, "max_batch_size"),
+        ({"max_wait_ms": -1}, "max_wait_ms"),
+        ({"max_batch_cost": 0}, "max_batch_cost"),
+    ],
 )
 def test_invalid_settings_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
