@@ -17,6 +17,7 @@ import click
 from modules.hyperparameters import Hyperparameters
 from pipelines.config import KFP_S3_ENDPOINT, KFP_S3_SECRET, PRESETS, PipelineConfig, build_config
 from pipelines.console import quiet
+from serving.options import ServingOptions
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -493,6 +494,27 @@ def schedule(
 )
 @click.option("--max-instances", default=64, show_default=True, type=int, help="Per request.")
 @click.option("--max-body-mb", default=20.0, show_default=True, type=float)
+@click.option(
+    "--max-request-pixels",
+    default=ServingOptions.max_request_pixels,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Decoded pixels across one request's images.",
+)
+@click.option(
+    "--max-batch-pixels",
+    default=ServingOptions.max_batch_pixels,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Decoded pixels per model call; larger requests take turns with others.",
+)
+@click.option(
+    "--request-timeout",
+    default=ServingOptions.request_timeout_s,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a client has for its headers, and again for its body.",
+)
 @click.option("--max-batch-size", default=8, show_default=True, type=int)
 @click.option("--max-wait-ms", default=10.0, show_default=True, type=float)
 @click.option("--poll-seconds", default=2.0, show_default=True, type=float)
@@ -510,6 +532,9 @@ def serve(
     grpc_port: int | None,
     max_instances: int,
     max_body_mb: float,
+    max_request_pixels: int,
+    max_batch_pixels: int,
+    request_timeout: float,
     max_batch_size: int,
     max_wait_ms: float,
     poll_seconds: float,
@@ -520,8 +545,6 @@ def serve(
     verbose: bool,
 ) -> None:
     """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
-    from serving.options import ServingOptions
-
     options = ServingOptions(
         serving_dir=build_config(serving_dir=serving_dir).serving_path,
         model_name=model_name,
@@ -530,6 +553,9 @@ def serve(
         grpc_port=grpc_port,
         max_instances=max_instances,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_request_pixels=max_request_pixels,
+        max_batch_pixels=max_batch_pixels,
+        request_timeout_s=request_timeout,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         poll_seconds=poll_seconds,

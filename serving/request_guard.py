@@ -1,6 +1,6 @@
-"""ASGI middleware that refuses what the server must not process: bodies over the size limit,
-KServe's model repository API, and V2's binary tensor extension; a body without a
-Content-Type is taken as JSON.
+"""ASGI middleware that refuses what the server must not process: bodies over the size limit
+or slower than the time limit, KServe's model repository API, and V2 binary-extension
+requests KServe would fail on; a body without a Content-Type is taken as JSON.
 
 It runs before FastAPI reads the body, so an oversized request is refused without being
 held in memory, whether it declares its length or streams in chunks.
@@ -8,9 +8,12 @@ held in memory, whether it declares its length or streams in chunks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from serving import binary_extension
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -21,14 +24,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Load/unload by name would let any client unload the model or make the server read paths.
 CLOSED_PREFIXES = ("/v2/repository",)
 DRAIN_FACTOR = 4
-# KServe turns some malformed binary-extension requests into 500s; JSON base64 covers images.
 BINARY_HEADER = b"inference-header-content-length"
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,19 +41,12 @@ class RequestGuard:
             await json_error(send, 403, "the model repository API is disabled on this server")
             return
         headers = dict(scope["headers"])
-        if BINARY_HEADER in headers:
-            await json_error(
-                send,
-                400,
-                f"{BINARY_HEADER.decode()}: the binary tensor extension is not supported; "
-                "send images as base64 strings in a JSON BYTES input",
-            )
-            return
         if b"content-type" not in headers:
-            # tritonclient.http sends its JSON with no Content-Type, which KServe's V2 infer
-            # reads as the binary extension and refuses; a body without one is JSON.
+            # tritonclient.http sends no Content-Type; KServe's V2 infer reads a body without
+            # one as the binary extension, and FastAPI one that says JSON as JSON.
+            kind = b"application/octet-stream" if BINARY_HEADER in headers else b"application/json"
             scope = dict(scope)
-            scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
+            scope["headers"] = [*scope["headers"], (b"content-type", kind)]
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -60,17 +56,34 @@ class RequestGuard:
                 await self._refuse_too_large(receive, send, int(declared))
                 return
         body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    if len(body) > self.max_body_bytes:
+                        unread = receive if message.get("more_body", False) else None
+                        await self._refuse_too_large(unread, send, len(body))
+                        return
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await json_error(
+                send,
+                408,
+                f"request body: {len(body):,} bytes arrived in {self.body_timeout_s:g} s, not "
+                "the whole body; send it at once",
+                close=True,
+            )
+            return
+        if BINARY_HEADER in headers:
+            try:
+                binary_extension.check(bytes(body), headers[BINARY_HEADER])
+            except binary_extension.BadBinaryRequest as error:
+                await json_error(send, 400, str(error))
                 return
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                unread = receive if message.get("more_body", False) else None
-                await self._refuse_too_large(unread, send, len(body))
-                return
-            if not message.get("more_body", False):
-                break
         replayed = False
 
         async def replay() -> Message:
@@ -99,16 +112,14 @@ class RequestGuard:
         )
 
 
-async def json_error(send: Send, status: int, message: str) -> None:
+async def json_error(send: Send, status: int, message: str, close: bool = False) -> None:
+    """Answers {"error": message}; with `close`, the server then closes the connection."""
     body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

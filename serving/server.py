@@ -62,7 +62,9 @@ def prepare(options: ServingOptions) -> PreparedServer:
     """Loads and warms the newest version; the server does not listen yet."""
     import kserve
     from kserve import model_server
+    from kserve.protocol.dataplane import DataPlane
 
+    from serving.header_timeout import with_timeout
     from serving.kserve_model import AlexNetModel
     from serving.request_guard import RequestGuard
     from serving.version_routes import VersionRoutes
@@ -74,7 +76,14 @@ def prepare(options: ServingOptions) -> PreparedServer:
         # one place to put the configured host in.
         async def _serve(self) -> None:
             self._rest_server.config.host = options.host
+            self._rest_server.config.http = with_timeout(options.request_timeout_s)
             await super()._serve()
+
+    class ServedDataPlane(DataPlane):
+        # KServe's server metadata names the model repository extension, which RequestGuard
+        # refuses (kserve/protocol/dataplane.py, `metadata`): it is not offered here.
+        def metadata(self) -> dict:
+            return {**super().metadata(), "extensions": []}
 
     # The console shows our own lines (versions loaded, swapped, refused) and the access
     # log; KServe's start-up chatter is for debugging.
@@ -90,7 +99,11 @@ def prepare(options: ServingOptions) -> PreparedServer:
     model = AlexNetModel(options)
     model.load()
     model_server.app.add_middleware(VersionRoutes, served_version=lambda: model.served.version)
-    model_server.app.add_middleware(RequestGuard, max_body_bytes=options.max_body_bytes)
+    model_server.app.add_middleware(
+        RequestGuard,
+        max_body_bytes=options.max_body_bytes,
+        body_timeout_s=options.request_timeout_s,
+    )
     server = LocalModelServer(
         http_port=options.port,
         grpc_port=options.grpc_port or 0,
@@ -98,6 +111,7 @@ def prepare(options: ServingOptions) -> PreparedServer:
         workers=1,  # one process holds the model and the batcher
         enable_latency_logging=False,
     )
+    server.dataplane = ServedDataPlane(model_registry=server.registered_models)
     # After the constructor, which applies KServe's logging config: its start-up lines and
     # per-request timing traces (/metrics has the timings) stay off the console.
     for name in ("kserve", "kserve.trace"):
