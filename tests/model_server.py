@@ -1,6 +1,8 @@
 """`alexnet-tfx serve` as a child process, the way a user starts it, with an HTTP client."""
 
 import base64
+import os
+import shutil
 import socket
 import subprocess
 import time
@@ -14,6 +16,20 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def publish(source, base, version):
+    """Copies a version in the way the Pusher does: hidden folder first, then one rename."""
+    hidden = base / f".tmp-{version}"
+    shutil.copytree(source, hidden)
+    os.rename(hidden, base / str(version))
+
+
+def serving_copy(workspace, root):
+    """A serving directory of a test's own at `root`, holding the first run's version 1."""
+    (root / MODEL).mkdir()
+    publish(workspace.serving / "1", root / MODEL, 1)
+    return root
 
 
 def b64(data):

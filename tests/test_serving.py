@@ -7,7 +7,6 @@ One server runs for the whole module; the hot-reload test changes its versions, 
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,28 +15,20 @@ import time
 import httpx
 import pytest
 from conftest import encode, png_header, run_cli
-from model_server import MODEL, Server, b64, free_port
-
-
-def publish(source, base, version):
-    """Copies a version in the way the Pusher does: hidden folder first, then one rename."""
-    hidden = base / f".tmp-{version}"
-    shutil.copytree(source, hidden)
-    os.rename(hidden, base / str(version))
+from model_server import MODEL, Server, b64, free_port, publish, serving_copy
 
 
 @pytest.fixture(scope="module")
 def serving_dir(first_run, workspace, tmp_path_factory):
     """A serving directory of our own, holding the first run's pushed version 1."""
-    root = tmp_path_factory.mktemp("serving")
-    (root / MODEL).mkdir()
-    publish(workspace.serving / "1", root / MODEL, 1)
-    return root
+    return serving_copy(workspace, tmp_path_factory.mktemp("serving"))
 
 
 @pytest.fixture(scope="module")
 def server(serving_dir, tmp_path_factory):
-    running = Server(serving_dir, tmp_path_factory.mktemp("server") / "server.log")
+    running = Server(
+        serving_dir, tmp_path_factory.mktemp("server") / "server.log", "--request-timeout", 3
+    )
     yield running
     running.stop()
 
@@ -321,11 +312,12 @@ BAD_REQUESTS = [
     ),
     ("v2 invalid JSON", "v2", b"{bad", 422, "JSON decode error"),
     (
-        "v2 binary extension",
+        "v2 binary extension, data missing",
         "v2",
-        b'{"inputs": []}',
+        b'{"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES",'
+        b' "parameters": {"binary_data_size": 9}}]}',
         400,
-        "binary tensor extension is not supported",
+        "inputs[0].parameters.binary_data_size: 9 bytes declared, 0 sent",
     ),
     (
         "v2 number not string",
@@ -368,6 +360,87 @@ def test_v2_without_a_content_type_is_read_as_json(server, images):
     assert "content-type" not in bare.request.headers
     assert bare.status_code == 200, bare.text
     assert bare.json()["outputs"] == plain.json()["outputs"]
+
+
+def test_tritonclient_with_its_defaults_gets_the_v1_answer(server, images):
+    """The reference Open Inference Protocol client, called as its documentation shows:
+    tensors in the binary extension (its default), all outputs, no extra headers."""
+    import numpy as np
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready(MODEL)
+    assert client.get_server_metadata()["extensions"] == []  # the repository API is closed
+    metadata = client.get_model_metadata(MODEL)
+    assert metadata["inputs"] == [{"name": "images", "datatype": "BYTES", "shape": [-1]}]
+
+    pictures = [images["bike"], images["ship"]]
+    v1 = server.v1(pictures).json()["predictions"]
+    for binary_data in (True, False):
+        tensor = triton.InferInput("images", [2], "BYTES")
+        encoded = np.array([b64(picture).encode() for picture in pictures], dtype=object)
+        tensor.set_data_from_numpy(encoded, binary_data=binary_data)
+        result = client.infer(MODEL, [tensor])
+        # JSON outputs come back as str (the server answers without the binary extension)
+        assert [str(name) for name in result.as_numpy("class_name")] == [
+            p["class_name"] for p in v1
+        ]
+        np.testing.assert_allclose(
+            result.as_numpy("probabilities"), [p["probabilities"] for p in v1], atol=1e-5
+        )
+    raw = triton.InferInput("images", [1], "BYTES")
+    raw.set_data_from_numpy(np.array([images["bike"]], dtype=object))
+    with pytest.raises(InferenceServerException, match="element 0 is not UTF-8"):
+        client.infer(MODEL, [raw])
+    assert client.is_server_ready()
+
+
+def test_a_request_of_many_images_is_answered_whole_and_in_order(server, images, in_process):
+    pictures = list(images.values()) * 10  # beyond one batch: the batcher cuts it in turns
+    assert len(pictures) > 8
+    answer = server.v1(pictures).json()["predictions"]
+    expected = in_process.predict(pictures)
+    assert [p["class_id"] for p in answer] == [p.class_id for p in expected]
+    assert [p["probabilities"] for p in answer] == [
+        pytest.approx(p.probabilities, abs=1e-5) for p in expected
+    ]
+
+
+def test_pixels_across_a_request_are_bounded_before_decoding(server):
+    headers_only = [png_header(6000, 6000)] * 12  # 36 MP each, none decodable: 432 MP
+    response = server.v1(headers_only)
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "instances: 432,000,000 pixels across the request exceed the limit of 400,000,000; "
+        "send fewer or smaller images per request"
+    )
+
+
+def test_a_silent_or_stalled_client_is_cut_off(server, images):
+    """The module's server gives clients 3 s (--request-timeout) for headers and for body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as silent:
+        assert silent.recv(100) == b""  # closed by the server, not by the 30 s socket timeout
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as trickle:
+        trickle.sendall(b"POST /v1/models/alexnet:predict HTT")
+        assert trickle.recv(100) == b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as stalled:
+        stalled.sendall(
+            b"POST /v1/models/alexnet:predict HTTP/1.1\r\nHost: x\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"inst'
+        )
+        answer = b""
+        while chunk := stalled.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower()
+    assert json.loads(body)["error"] == (
+        "request body: 6 bytes arrived in 3 s, not the whole body; send it at once"
+    )
+    assert server.v1([images["bike"]]).status_code == 200
 
 
 def test_a_refused_request_logs_one_line_without_a_traceback(server):
@@ -419,7 +492,7 @@ def test_decompression_bomb_is_refused_before_decoding(server):
     assert len(buffer.getvalue()) < 100_000
     response = server.v1([buffer.getvalue()])
     assert response.status_code == 400
-    assert "8000x8000 pixels exceed the limit" in response.json()["error"]
+    assert "64,000,000 pixels exceed the limit" in response.json()["error"]
 
 
 def test_no_endpoint_loads_or_unloads_models_by_name(server, images):
@@ -558,7 +631,8 @@ def test_predict_cli_errors_are_one_line(server, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("width", "expected"), [(7000, "7000x7000 pixels exceed"), (20000, "more pixels")]
+    ("width", "expected"),
+    [(7000, "49,000,000 pixels exceed"), (20000, "400,000,000 pixels exceed")],
 )
 def test_predict_refuses_a_decompression_bomb_in_one_line(server, tmp_path, width, expected):
     bomb = tmp_path / "bomb.png"
