@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from modules.exif_orientation import decode_upright
 from modules.image_header import pixels_problem
 
 # Images one batched call decodes at a time: enough to keep every core busy, few enough
@@ -60,7 +61,7 @@ def decoded_sizes(batch: Sequence[bytes]) -> list[tuple[int, int] | UndecodableI
 
 
 def _decode(data: tf.Tensor | bytes) -> tf.Tensor:
-    return tf.io.decode_image(data, channels=3, expand_animations=False)
+    return decode_upright(tf.convert_to_tensor(data, tf.string))
 
 
 @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])

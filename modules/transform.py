@@ -1,5 +1,7 @@
 """TFX Transform: decode, resize and normalize images with full-pass statistics.
 
+Orientation: a JPEG's EXIF orientation is applied (modules/exif_orientation.py).
+
 Resize policy (identical in training, evaluation and serving, because all three run this
 graph): centre-crop the largest square, then resize it to image_size x image_size with
 bilinear, antialiased interpolation. Cropping first keeps the aspect ratio, like AlexNet's
@@ -18,6 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from contract.data import IMAGE_KEY, LABEL_KEY
+from modules.exif_orientation import decode_upright
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +36,9 @@ class TransformSettings:
 
 
 def decode_and_resize(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """One encoded image (contract/images.py's formats) to float32 [size, size, 3], 0-255."""
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
+    """One encoded image (contract/images.py's formats) to float32 [size, size, 3], 0-255,
+    upright as its EXIF orientation says."""
+    image = decode_upright(encoded)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.minimum(height, width)
     image = tf.image.crop_to_bounding_box(

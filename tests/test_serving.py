@@ -4,6 +4,7 @@ both protocols, the predict CLI, bad input, a fuzz run, and hot reload under loa
 One server runs for the whole module; the hot-reload test changes its versions, so it is last.
 """
 
+import io
 import json
 import os
 import random
@@ -886,3 +887,29 @@ def test_a_pinned_version_is_served_and_a_missing_one_is_named(serving_dir):
     assert ServedModel.latest(str(serving_dir), MODEL, version=1).version == 1
     with pytest.raises(FileNotFoundError, match="--version 7: no such complete version"):
         ServedModel.latest(str(serving_dir), MODEL, version=7)
+
+
+def test_a_phone_photo_is_served_upright(server, images):
+    """EXIF orientation 6 (a phone held upright): answered as the upright picture is."""
+    import numpy as np
+    from PIL import Image
+
+    sensor = Image.open(io.BytesIO(images["bike"])).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    tagged, upright = io.BytesIO(), io.BytesIO()
+    sensor.save(tagged, "JPEG", exif=exif.tobytes(), quality=95)
+    decoded = np.asarray(Image.open(io.BytesIO(tagged.getvalue())))  # pixels as stored
+    Image.fromarray(np.rot90(decoded, -1)).save(upright, "PNG")  # turned by hand, lossless
+    answer = server.v1([tagged.getvalue(), upright.getvalue(), sensor_png(decoded)]).json()
+    turned, by_hand, sideways = (p["probabilities"] for p in answer["predictions"])
+    assert turned == pytest.approx(by_hand, abs=2e-3)
+    assert turned != pytest.approx(sideways, abs=2e-3)
+
+
+def sensor_png(pixels) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
