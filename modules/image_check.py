@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from contract.images import MAX_IMAGE_PIXELS
 from modules.exif_orientation import decode_upright
 from modules.image_header import pixels_problem
 
@@ -43,15 +44,33 @@ def decoded_size(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
     return height, width
 
 
-def decoded_sizes(batch: Sequence[bytes]) -> list[tuple[int, int] | UndecodableImage]:
+def decoded_sizes(
+    batch: Sequence[bytes], max_pixels: int = MAX_IMAGE_PIXELS
+) -> list[tuple[int, int] | UndecodableImage]:
     """`decoded_size` of each image, or why it failed, decoding the whole batch in one call.
 
-    One graph call runs the decodes on every core; eager calls one at a time use one core.
-    A batch with a bad image is decoded again image by image, so each gets its own answer.
+    An image whose header declares more than `max_pixels` is refused without being decoded.
     """
+    answers: list[tuple[int, int] | UndecodableImage | None] = [None] * len(batch)
+    to_decode = []
+    for index, data in enumerate(batch):
+        problem = pixels_problem(data, max_pixels)
+        if problem:
+            answers[index] = UndecodableImage(problem)
+        else:
+            to_decode.append(index)
+    decoded = _sizes_in_one_call([batch[index] for index in to_decode])
+    for index, size in zip(to_decode, decoded, strict=True):
+        answers[index] = size
+    return answers
+
+
+def _sizes_in_one_call(batch: list[bytes]) -> list[tuple[int, int] | UndecodableImage]:
+    """One graph call runs the decodes on every core; eager calls one at a time use one core.
+    A batch with a bad image is decoded again image by image, so each gets its own answer."""
     if batch and all(batch):
         try:
-            sizes = _batch_sizes(tf.constant(list(batch))).numpy()
+            sizes = _batch_sizes(tf.constant(batch)).numpy()
         except tf.errors.OpError:
             pass
         else:

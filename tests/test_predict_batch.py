@@ -6,7 +6,7 @@ import re
 
 import pytest
 import tensorflow as tf
-from conftest import encode, run_cli, write_files
+from conftest import encode, png_header, run_cli, write_files
 
 from pipelines.demo_data import write_demo_dataset
 from serving import layout
@@ -21,10 +21,18 @@ def version_1(first_run):
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory):
-    """8 images of each class in class folders, one corrupt image and a text file."""
+    """8 images of each class in class folders, one corrupt image, a decompression bomb
+    (the header of a 20000x20000 PNG) and a text file."""
     root = tmp_path_factory.mktemp("labelled")
     write_demo_dataset(root, per_class=8, seed=21)
-    write_files(root, {"bike/broken.jpg": b"not an image", "notes.txt": b"taken in May"})
+    write_files(
+        root,
+        {
+            "bike/broken.jpg": b"not an image",
+            "ship/huge.png": png_header(20000, 20000),
+            "notes.txt": b"taken in May",
+        },
+    )
     return root
 
 
@@ -44,11 +52,18 @@ def scored(labelled, version_1, tmp_path_factory):
 
 def test_every_file_has_one_line_and_undecodable_ones_are_listed(scored):
     result, lines = scored
-    assert len(lines) == 18
+    assert len(lines) == 19
     failed = {line["path"]: line["error"] for line in lines if "error" in line}
-    assert set(failed) == {"bike/broken.jpg", "notes.txt"}
-    assert all("cannot be decoded" in reason for reason in failed.values())
-    assert "Undecodable: 2 files" in result.stdout
+    assert set(failed) == {"bike/broken.jpg", "ship/huge.png", "notes.txt"}
+    assert (
+        "cannot be decoded" in failed["bike/broken.jpg"]
+        and "cannot be decoded" in failed["notes.txt"]
+    )
+    # The training and serving limit (contract/images.py), read from the header: not decoded.
+    assert failed["ship/huge.png"] == (
+        "400,000,000 pixels exceed the limit of 40,000,000; send a smaller image"
+    )
+    assert "Undecodable: 3 files" in result.stdout
     good = [line for line in lines if "error" not in line]
     assert {line["path"].split("/")[0] for line in good} == {"bike", "ship"}
     for line in good:

@@ -70,9 +70,9 @@ from contract.data import (
     WIDTH_KEY,
     is_remote,
 )
-from contract.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
+from contract.images import IMAGE_EXTENSIONS
 from modules import storage
-from modules.image_check import UndecodableImage, check_pixels, decoded_sizes
+from modules.image_check import UndecodableImage, decoded_sizes
 
 REJECTS_FILE = "rejects.jsonl"
 # The ExampleGen option for images without labels; their ClassFolder is the root itself.
@@ -308,12 +308,7 @@ def validate_images(root: str, images: Sequence[ImageFile]) -> list[ImageFile]:
             read.append((image, b""))
             continue
         data = _read(root, image.relative_path)
-        image = dataclasses.replace(image, digest=hashlib.sha256(data).hexdigest())
-        try:
-            check_pixels(data, MAX_IMAGE_PIXELS)
-        except UndecodableImage as error:
-            image = dataclasses.replace(image, reject_reason=str(error))
-        read.append((image, data))
+        read.append((dataclasses.replace(image, digest=hashlib.sha256(data).hexdigest()), data))
     to_decode = [(image, data) for image, data in read if not image.reject_reason]
     sizes = iter(decoded_sizes([data for _, data in to_decode]))
     return [image if image.reject_reason else _with_size(image, next(sizes)) for image, _ in read]
