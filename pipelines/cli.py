@@ -8,12 +8,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from contract.data import is_remote
 from modules.hyperparameters import Hyperparameters
 from pipelines.config import KFP_S3_ENDPOINT, KFP_S3_SECRET, PRESETS, PipelineConfig, build_config
 from pipelines.console import quiet
@@ -221,6 +223,7 @@ def run(
     from pipelines.config import new_run_id
     from pipelines.console import run_console
 
+    _check_writable(config)
     if config.data is None and not os.path.isdir(config.data_path):
         from pipelines.demo_data import write_demo_dataset
 
@@ -255,6 +258,28 @@ def run(
     click.echo(f"Report: {summary.report_path}")
     if summary.pushed:
         click.echo(f"Serve it: alexnet-tfx serve --serving-dir {config.serving_path}")
+
+
+def _check_writable(config: PipelineConfig) -> None:
+    """Creates the run's local output folders now, so a read-only or missing volume stops
+    the run before it starts, naming the flag, rather than inside a component."""
+    folders = [
+        ("--output-root", config.runs_path),
+        ("--pipeline-root" if config.pipeline_root else "--output-root", config.pipeline_root_path),
+        ("--serving-dir" if config.serving_dir else "--output-root", config.serving_path),
+    ]
+    for flag, folder in folders:
+        if is_remote(folder):
+            continue
+        try:
+            os.makedirs(folder, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as error:
+            given = getattr(config, flag[2:].replace("-", "_"))
+            raise click.ClickException(
+                f"{flag} {given}: cannot write to {folder} ({error.strerror}); "
+                "choose a folder you can write to"
+            ) from None
 
 
 @main.command()

@@ -1,10 +1,16 @@
 """The typed configuration: presets, YAML file, overrides and field-naming errors."""
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from conftest import run_cli
 
 from modules.hyperparameters import Hyperparameters
 from pipelines.config import ConfigError, PipelineConfig, build_config
+from pipelines.demo_data import write_demo_dataset
 
 
 def test_demo_is_the_default_and_canonical():
@@ -148,3 +154,46 @@ def test_bulk_infer_data_is_checked_before_any_component_runs(tmp_path):
         )
         with pytest.raises(ConfigError, match=message):
             inspect_data(config)
+
+
+def _read_only_mount_works(folder) -> bool:
+    probe = "mount --bind {0} {0} && mount -o remount,ro,bind {0} {0} && ! touch {0}/probe"
+    return (
+        shutil.which("unshare") is not None
+        and subprocess.run(
+            ["unshare", "-m", "sh", "-c", probe.format(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "inside"), [("--output-root", "out"), ("--serving-dir", "serving")]
+)
+def test_an_unwritable_output_folder_is_one_line_naming_the_flag(tmp_path, flag, inside):
+    """A read-only file system (root ignores permissions, so a read-only bind mount, in a
+    mount namespace of its own); checked before the run starts."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if not _read_only_mount_works(locked):
+        pytest.skip("needs `unshare -m` and mount, to make a read-only file system")
+    data = tmp_path / "data"
+    write_demo_dataset(data, per_class=2)
+    output_root = locked if flag == "--output-root" else tmp_path / "writable"
+    command = [
+        *(Path(sys.executable).parent / "alexnet-tfx", "run", "--preset", "tiny", "--data", data),
+        *("--output-root", output_root),
+        *([flag, locked / inside] if flag != "--output-root" else []),
+    ]
+    script = 'mount --bind {0} {0} && mount -o remount,ro,bind {0} {0} && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script.format(locked), "sh", *map(str, command)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {flag} {locked}") and "Read-only file system" in line, line
+    assert "choose a folder you can write to" in line
+    assert result.stdout == ""  # no run started, no log promised
