@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from contract.images import MAX_IMAGE_PIXELS
-from modules.exif_orientation import decode_upright
+from modules.exif_orientation import jpeg_orientation
 from modules.image_header import pixels_problem
 
 # Images one batched call decodes at a time: enough to keep every core busy, few enough
@@ -35,10 +35,9 @@ def decoded_size(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
     if max_pixels is not None:
         check_pixels(data, max_pixels)
     try:
-        decoded = _decode(data)
+        height, width = _upright_size(data).numpy().tolist()
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
         raise UndecodableImage(f"cannot be decoded: {_op_message(error.message)}") from None
-    height, width = int(decoded.shape[0]), int(decoded.shape[1])
     if height == 0 or width == 0:
         raise UndecodableImage("decodes to an empty image")
     return height, width
@@ -79,14 +78,21 @@ def _sizes_in_one_call(batch: list[bytes]) -> list[tuple[int, int] | Undecodable
     return [_size_or_error(data) for data in batch]
 
 
-def _decode(data: tf.Tensor | bytes) -> tf.Tensor:
-    return decode_upright(tf.convert_to_tensor(data, tf.string))
+def _size(data: tf.Tensor) -> tf.Tensor:
+    """[height, width] upright. Decoding proves the bytes are an image; turning it cannot
+    fail, so only the size is turned (a 40-megapixel transpose would cost 120 MB)."""
+    size = tf.shape(tf.io.decode_image(data, channels=3, expand_animations=False))[:2]
+    return tf.where(jpeg_orientation(data) >= 5, tf.reverse(size, [0]), size)
+
+
+# Graphs: the server checks each request's images eagerly, where each op is a call.
+_upright_size = tf.function(_size, input_signature=[tf.TensorSpec([], tf.string)])
 
 
 @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
 def _batch_sizes(batch: tf.Tensor) -> tf.Tensor:
     return tf.map_fn(
-        lambda data: tf.shape(_decode(data))[:2],
+        _size,
         batch,
         fn_output_signature=tf.TensorSpec([2], tf.int32),
         parallel_iterations=_PARALLEL_DECODES,
@@ -108,6 +114,9 @@ def check_pixels(data: bytes, max_pixels: int) -> None:
 
 
 def _op_message(message: str) -> str:
-    """The decoder's own words, without TensorFlow's op and device decoration."""
+    """The decoder's own words, without TensorFlow's op and device decoration (and, from a
+    graph, the Python trace that precedes them)."""
     message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message or "")
-    return re.sub(r"\s*\[Op:\w+\]$", "", message.strip()) or "unknown decoder error"
+    message = re.sub(r"\s*\[\[\{\{node [^}]*\}\}\]\]", "", message)
+    message = re.sub(r"\s*\[Op:\w+\]$", "", message.strip()).rsplit("\n\n", 1)[-1]
+    return message.strip() or "unknown decoder error"
