@@ -19,6 +19,7 @@ _HEAD_BYTES = 1 << 17
 _MAX_SEGMENTS = 16  # markers walked before giving up on finding APP1
 _MAX_ENTRIES = 256  # IFD0 entries read; real files hold a few dozen
 _ORIENTATION_TAG = 0x0112
+_EXIF = b"Exif\0\0"  # APP1's signature
 
 
 def decode_upright(encoded: tf.Tensor) -> tf.Tensor:
@@ -42,21 +43,32 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     return tf.reverse(image, tf.boolean_mask([0, 1], [flip_rows, flip_columns]))
 
 
+def may_hold_orientation(encoded: bytes) -> bool:
+    """False when `jpeg_orientation` would surely answer 1: not a JPEG, or no EXIF block.
+    Lets a caller with the bytes in hand skip the parser's graph call (0.5 ms)."""
+    return encoded[:2] == b"\xff\xd8" and _EXIF in encoded[:_HEAD_BYTES]
+
+
 # A graph even when called eagerly (the server checks each image eagerly): its loops would
 # otherwise run op by op, 40 ms an image instead of 1.
 @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
 def jpeg_orientation(encoded: tf.Tensor) -> tf.Tensor:
     """The EXIF orientation (int32, 1-8) of an encoded image; 1 where there is none."""
-    head = tf.io.decode_raw(tf.strings.substr(encoded, 0, _HEAD_BYTES), tf.uint8)
-    # Zero padding past the end makes every read in bounds; zeros end each walk below.
-    data = tf.cast(tf.pad(head, [[0, _HEAD_BYTES + 16 - tf.size(head)]]), tf.int32)
-    is_jpeg = tf.logical_and(tf.equal(data[0], 0xFF), tf.equal(data[1], 0xD8))
-    orientation = tf.cond(is_jpeg, lambda: _orientation_in(data), lambda: tf.constant(1))
+    head = tf.strings.substr(encoded, 0, _HEAD_BYTES)
+    is_jpeg = tf.equal(tf.strings.substr(head, 0, 2), b"\xff\xd8")
+    # Most images carry no EXIF: a search for its signature skips the walk for them.
+    has_exif = tf.size(tf.strings.split(head, sep=_EXIF)) > 1
+    orientation = tf.cond(
+        tf.logical_and(is_jpeg, has_exif), lambda: _orientation_in(head), lambda: tf.constant(1)
+    )
     valid = tf.logical_and(orientation >= 1, orientation <= 8)
     return tf.where(valid, orientation, 1)
 
 
-def _orientation_in(data: tf.Tensor) -> tf.Tensor:
+def _orientation_in(head: tf.Tensor) -> tf.Tensor:
+    raw = tf.io.decode_raw(head, tf.uint8)
+    # Zero padding past the end makes every read in bounds; zeros end each walk below.
+    data = tf.cast(tf.pad(raw, [[0, _HEAD_BYTES + 16 - tf.size(raw)]]), tf.int32)
     tiff = _exif_start(data)
     return tf.cond(tiff > 0, lambda: _ifd0_orientation(data, tiff), lambda: tf.constant(1))
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from contract.images import MAX_IMAGE_PIXELS
-from modules.exif_orientation import jpeg_orientation
+from modules.exif_orientation import jpeg_orientation, may_hold_orientation
 from modules.image_header import pixels_problem
 
 # Images one batched call decodes at a time: enough to keep every core busy, few enough
@@ -24,18 +24,15 @@ class UndecodableImage(ValueError):
     """The bytes are not an image the pipeline can decode; the message says why."""
 
 
-def decoded_size(data: bytes, max_pixels: int | None = None) -> tuple[int, int]:
-    """(height, width) of `data` decoded exactly as `modules.transform` decodes it.
-
-    With `max_pixels`, the size in the header is checked first, so a small file that would
-    expand to gigabytes is refused without being decoded.
-    """
+def decoded_size(data: bytes) -> tuple[int, int]:
+    """(height, width) of `data` decoded exactly as `modules.transform` decodes it."""
     if not data:
         raise UndecodableImage("empty file (0 bytes)")
-    if max_pixels is not None:
-        check_pixels(data, max_pixels)
+    # Eager decoding when there is no orientation to read: the server checks every image,
+    # and a graph call costs more than a small image's decode.
+    size_of = _upright_size if may_hold_orientation(data) else _stored_size
     try:
-        height, width = _upright_size(data).numpy().tolist()
+        height, width = size_of(data).numpy().tolist()
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
         raise UndecodableImage(f"cannot be decoded: {_op_message(error.message)}") from None
     if height == 0 or width == 0:
@@ -78,10 +75,14 @@ def _sizes_in_one_call(batch: list[bytes]) -> list[tuple[int, int] | Undecodable
     return [_size_or_error(data) for data in batch]
 
 
+def _stored_size(data: tf.Tensor | bytes) -> tf.Tensor:
+    return tf.shape(tf.io.decode_image(data, channels=3, expand_animations=False))[:2]
+
+
 def _size(data: tf.Tensor) -> tf.Tensor:
     """[height, width] upright. Decoding proves the bytes are an image; turning it cannot
     fail, so only the size is turned (a 40-megapixel transpose would cost 120 MB)."""
-    size = tf.shape(tf.io.decode_image(data, channels=3, expand_animations=False))[:2]
+    size = _stored_size(data)
     return tf.where(jpeg_orientation(data) >= 5, tf.reverse(size, [0]), size)
 
 
@@ -104,13 +105,6 @@ def _size_or_error(data: bytes) -> tuple[int, int] | UndecodableImage:
         return decoded_size(data)
     except UndecodableImage as error:
         return error
-
-
-def check_pixels(data: bytes, max_pixels: int) -> None:
-    """Refuses an image whose header says it has more than `max_pixels`, without decoding."""
-    problem = pixels_problem(data, max_pixels)
-    if problem:
-        raise UndecodableImage(problem)
 
 
 def _op_message(message: str) -> str:

@@ -34,7 +34,11 @@ def header_pixels(data: bytes) -> int | None:
 
 def pixels_problem(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
     """Why the image is refused for its declared size, or None."""
-    pixels = header_pixels(data)
+    return limit_problem(header_pixels(data), max_pixels)
+
+
+def limit_problem(pixels: int | None, max_pixels: int) -> str | None:
+    """Why an image declaring `pixels` (None: unreadable header) is refused, or None."""
     if pixels is not None and pixels > max_pixels:
         return f"{pixels:,} pixels exceed the limit of {max_pixels:,}; send a smaller image"
     return None

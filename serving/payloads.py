@@ -18,7 +18,7 @@ from contract import prediction
 from contract.images import IMAGE_FORMATS
 from contract.prediction import IMAGES_DATATYPE, IMAGES_INPUT, Prediction
 from modules.image_check import UndecodableImage, decoded_size
-from modules.image_header import header_pixels
+from modules.image_header import header_pixels, limit_problem
 
 V1_EXAMPLE = '{"instances": [{"b64": "<base64 JPEG or PNG>"}]}'
 
@@ -84,16 +84,20 @@ def check_images(
     """Rejects any image the model's own decoder would fail on, naming its position, and a
     request whose images' headers add up to more than `max_request_pixels`; both before
     the work of decoding."""
-    declared = [header_pixels(data) or 0 for data in images]
-    if sum(declared) > max_request_pixels:
+    declared = [header_pixels(data) for data in images]
+    total = sum(pixels or 0 for pixels in declared)
+    if total > max_request_pixels:
         raise InvalidInput(
-            f"{field}: {sum(declared):,} pixels across the request exceed the limit of "
+            f"{field}: {total:,} pixels across the request exceed the limit of "
             f"{max_request_pixels:,}; send fewer or smaller images per request"
         )
     checked = []
-    for index, data in enumerate(images):
+    for index, (data, pixels) in enumerate(zip(images, declared, strict=True)):
         try:
-            height, width = decoded_size(data, max_pixels=max_pixels)
+            too_large = limit_problem(pixels, max_pixels)
+            if too_large:
+                raise UndecodableImage(too_large)
+            height, width = decoded_size(data)
         except UndecodableImage as error:
             raise InvalidInput(
                 f"{field}[{index}]: {error}; send {', '.join(IMAGE_FORMATS)} bytes"
