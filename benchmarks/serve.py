@@ -7,7 +7,9 @@ of one-image requests while a new version is pushed, then while `alexnet-tfx rol
 retires it; every failed request is counted. Request logging: the concurrency-8 throughput
 of a second server that logs every request (`--log-requests`, `--log-sample 1.0`), against
 the plain server's, measured alternately (A B A B). The serving check: its seconds in the
-pipeline run that pushed the model, next to the run's total.
+pipeline run that pushed the model, next to the run's total. Head-of-line blocking: the p99
+latency of one-image requests while one request of 64 black 40-megapixel PNGs is served
+(a server whose --max-request-pixels admits it), against their p99 on the idle server.
 
 The model is the canonical AlexNet (227x227, full width) pushed by a short real pipeline
 run, unless --serving-dir names a serving directory that already holds one.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import http.client
+import io
 import json
 import shutil
 import socket
@@ -220,6 +223,64 @@ def switch_under_load(server: Server, body: bytes, change: Callable[[], int]) ->
     }
 
 
+def sequential(url: str, body: bytes, more: Callable[[list], bool]) -> list[float]:
+    """Seconds of each one-image request, sent one after another while `more(done)`."""
+    out: list = []
+    while more(out):
+        requests_from(url, body, 1, out, threading.Event())
+    assert all(status == 200 for _, _, status, _ in out), out[:3]
+    return [seconds for _, seconds, _, _ in out]
+
+
+def small_behind_large(serving_dir: Path, work: Path, body: bytes, default_url: str) -> dict:
+    """One-image requests while a request of 64 images of 40 megapixels each is served."""
+    from PIL import Image
+
+    side = 6324  # 39,992,976 pixels: just inside the per-image limit
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side)).save(buffer, "PNG")
+    image = base64.b64encode(buffer.getvalue()).decode()
+    large = json.dumps({"instances": [{"b64": image}] * 64}).encode()
+    url = f"/v1/models/{MODEL}:predict"
+    headers = {"content-type": "application/json"}
+    start = time.perf_counter()
+    refused = httpx.post(default_url + url, content=large, headers=headers, timeout=120)
+    refused_seconds = time.perf_counter() - start
+
+    server = Server(
+        serving_dir, work / "server-large.log", "--max-request-pixels", str(64 * side * side)
+    )
+    try:
+        sequential(server.url, body, lambda done: len(done) < 20)  # warm-up
+        idle = sequential(server.url, body, lambda done: len(done) < 200)
+        answer: dict = {}
+
+        def send_large() -> None:
+            began = time.perf_counter()
+            response = httpx.post(server.url + url, content=large, headers=headers, timeout=600)
+            answer.update(status=response.status_code, seconds=time.perf_counter() - began)
+
+        thread = threading.Thread(target=send_large)
+        thread.start()
+        time.sleep(0.5)  # the large request is in
+        during = sequential(server.url, body, lambda done: thread.is_alive())
+        thread.join()
+    finally:
+        server.stop()
+    return {
+        "default_status": refused.status_code,
+        "default_error": refused.json().get("error"),
+        "default_seconds": refused_seconds,
+        "large_status": answer["status"],
+        "large_seconds": answer["seconds"],
+        "large_body_bytes": len(large),
+        "idle_p99_ms": 1000 * percentile(idle, 0.99),
+        "during_p99_ms": 1000 * percentile(during, 0.99),
+        "during_max_ms": 1000 * max(during),
+        "during_requests": len(during),
+    }
+
+
 def c8_rate(url: str, body: bytes, requests: int) -> float:
     c8 = concurrent(url, body, clients=8, per_client=requests // 8)
     return len(c8) / (max(s + d for s, d, _, _ in c8) - min(s for s, _, _, _ in c8))
@@ -255,6 +316,7 @@ def main() -> None:
         after = batch_counts(server.url)
         reload = switch_under_load(server, body, lambda: push_copy(serving_dir))
         rollback = switch_under_load(server, body, lambda: roll_back(serving_dir))
+        large = small_behind_large(serving_dir, work, body, server.url)
         logging_server = Server(
             serving_dir,
             work / "server-logging.log",
@@ -287,6 +349,8 @@ def main() -> None:
             "rollback_switch_seconds": rollback["switch_seconds"],
             "request_logging_throughput_ratio_c8": sum(logged) / sum(plain),
             "serving_check_seconds": run["serving_check_seconds"],
+            "small_p99_ms_behind_large": large["during_p99_ms"],
+            "small_p99_ratio_behind_large": large["during_p99_ms"] / large["idle_p99_ms"],
         },
         {
             "http_c8_images_per_second": c8_images_per_second,
@@ -301,6 +365,7 @@ def main() -> None:
             "c8_images_per_second_logging_rounds": logged,
             "logged_images": len(list((work / "requests").glob("*.jpg"))),
             "pipeline_run_seconds": run["run_seconds"],
+            "behind_large": large,
             "image_bytes": len(image),
             "model": str(source),
             "server_log": str(work / "server.log"),
