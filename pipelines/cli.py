@@ -261,8 +261,9 @@ def run(
 
 
 def _check_writable(config: PipelineConfig) -> None:
-    """Creates the run's local output folders now, so a read-only or missing volume stops
-    the run before it starts, naming the flag, rather than inside a component."""
+    """A read-only or unwritable volume stops the run before it starts, naming the flag.
+    Nothing is created here: a folder not there yet is checked at its nearest existing
+    parent (a volume that is not mounted must not become a folder on the root disk)."""
     folders = [
         ("--output-root", config.runs_path),
         ("--pipeline-root" if config.pipeline_root else "--output-root", config.pipeline_root_path),
@@ -271,13 +272,15 @@ def _check_writable(config: PipelineConfig) -> None:
     for flag, folder in folders:
         if is_remote(folder):
             continue
+        existing = folder
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
         try:
-            os.makedirs(folder, exist_ok=True)
-            tempfile.TemporaryFile(dir=folder).close()
+            tempfile.TemporaryFile(dir=existing).close()
         except OSError as error:
             given = getattr(config, flag[2:].replace("-", "_"))
             raise click.ClickException(
-                f"{flag} {given}: cannot write to {folder} ({error.strerror}); "
+                f"{flag} {given}: cannot write to {existing} ({error.strerror}); "
                 "choose a folder you can write to"
             ) from None
 
