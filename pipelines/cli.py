@@ -511,86 +511,69 @@ def schedule(
     click.echo(schedule_runs(host, package, experiment, cron, name, pipeline_root))
 
 
+def _server_option(flag: str, field: str, **kwargs: Any) -> Callable[..., Any]:
+    """A `serve` flag for a ServingOptions field, with the field's own default."""
+    default = {f.name: f.default for f in dataclasses.fields(ServingOptions)}[field]
+    return click.option(flag, field, default=default, show_default=default is not None, **kwargs)
+
+
+_MB = 1024 * 1024
+
+
 @main.command()
 @_serving_options
-@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 to serve others.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
+@_server_option("--host", "host", help="0.0.0.0 to serve others.")
+@_server_option("--port", "port", type=click.IntRange(1, 65535))
+@_server_option(
     "--grpc-port",
+    "grpc_port",
     type=click.IntRange(1, 65535),
     help="Also serve V2 over gRPC (on every interface).",
 )
-@click.option("--max-instances", default=64, show_default=True, type=int, help="Per request.")
-@click.option("--max-body-mb", default=20.0, show_default=True, type=float)
+@_server_option("--max-instances", "max_instances", type=click.IntRange(min=1), help="Per request.")
 @click.option(
-    "--max-request-pixels",
-    default=ServingOptions.max_request_pixels,
+    "--max-body-mb",
+    default=ServingOptions.max_body_bytes / _MB,
     show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+)
+@_server_option(
+    "--max-request-pixels",
+    "max_request_pixels",
     type=click.IntRange(min=1),
     help="Decoded pixels across one request's images.",
 )
-@click.option(
+@_server_option(
     "--max-batch-pixels",
-    default=ServingOptions.max_batch_pixels,
-    show_default=True,
+    "max_batch_pixels",
     type=click.IntRange(min=1),
     help="Decoded pixels per model call; larger requests take turns with others.",
 )
-@click.option(
+@_server_option(
     "--request-timeout",
-    default=ServingOptions.request_timeout_s,
-    show_default=True,
+    "request_timeout_s",
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds a client has for its headers, and again for its body.",
 )
-@click.option("--max-batch-size", default=8, show_default=True, type=int)
-@click.option("--max-wait-ms", default=10.0, show_default=True, type=float)
-@click.option("--poll-seconds", default=2.0, show_default=True, type=float)
-@click.option("--version", type=int, help="Serve this version only (a canary); no reload.")
-@click.option("--log-requests", help="Keep a sample of served images and predictions here.")
-@click.option("--log-sample", default=0.1, show_default=True, type=float)
-@click.option("--log-max-mb", default=1024.0, show_default=True, type=float)
+@_server_option("--max-batch-size", "max_batch_size", type=click.IntRange(min=1))
+@_server_option("--max-wait-ms", "max_wait_ms", type=click.FloatRange(min=0))
+@_server_option("--poll-seconds", "poll_seconds", type=click.FloatRange(min=0))
+@_server_option(
+    "--version", "version", type=int, help="Serve this version only (a canary); no reload."
+)
+@_server_option(
+    "--log-requests", "log_requests", help="Keep a sample of served images and predictions here."
+)
+@_server_option("--log-sample", "log_sample", type=click.FloatRange(0, 1))
+@_server_option("--log-max-mb", "log_max_mb", type=click.FloatRange(min=0))
 @click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's and KServe's start-up.")
 @user_errors
-def serve(
-    serving_dir: str | None,
-    model_name: str,
-    host: str,
-    port: int,
-    grpc_port: int | None,
-    max_instances: int,
-    max_body_mb: float,
-    max_request_pixels: int,
-    max_batch_pixels: int,
-    request_timeout: float,
-    max_batch_size: int,
-    max_wait_ms: float,
-    poll_seconds: float,
-    version: int | None,
-    log_requests: str | None,
-    log_sample: float,
-    log_max_mb: float,
-    verbose: bool,
-) -> None:
+def serve(serving_dir: str | None, max_body_mb: float, verbose: bool, **settings: Any) -> None:
     """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
     options = ServingOptions(
         serving_dir=build_config(serving_dir=serving_dir).serving_path,
-        model_name=model_name,
-        host=host,
-        port=port,
-        grpc_port=grpc_port,
-        max_instances=max_instances,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        max_request_pixels=max_request_pixels,
-        max_batch_pixels=max_batch_pixels,
-        request_timeout_s=request_timeout,
-        max_batch_size=max_batch_size,
-        max_wait_ms=max_wait_ms,
-        poll_seconds=poll_seconds,
-        version=version,
-        log_requests=log_requests,
-        log_sample=log_sample,
-        log_max_mb=log_max_mb,
+        max_body_bytes=int(max_body_mb * _MB),
+        **settings,
     )
     with quiet(verbose):
         from serving.server import check_ports_free, prepare
@@ -598,10 +581,14 @@ def serve(
         check_ports_free(options)
         server = prepare(options)
     click.echo(
-        f"Serving {model_name} version {server.version} ({server.path}) at "
-        f"http://{host}:{port} (V1 and V2; /metrics); "
-        + ("pinned: no reload." if version else "new versions load as they are pushed.")
-        + (f" Logging {log_sample:.0%} of requests to {log_requests}." if log_requests else "")
+        f"Serving {options.model_name} version {server.version} ({server.path}) at "
+        f"http://{options.host}:{options.port} (V1 and V2; /metrics); "
+        + ("pinned: no reload." if options.version else "new versions load as they are pushed.")
+        + (
+            f" Logging {options.log_sample:.0%} of requests to {options.log_requests}."
+            if options.log_requests
+            else ""
+        )
     )
     server.serve()
 
