@@ -898,19 +898,20 @@ def test_a_pinned_version_is_served_and_a_missing_one_is_named(serving_dir):
 def test_a_phone_photo_is_served_upright(server, images):
     """EXIF orientation 6 (a phone held upright): answered as the upright picture is."""
     import numpy as np
+    import tensorflow as tf
     from PIL import Image
 
-    sensor = Image.open(io.BytesIO(images["bike"])).convert("RGB")
     exif = Image.Exif()
     exif[0x0112] = 6
-    tagged, upright = io.BytesIO(), io.BytesIO()
-    sensor.save(tagged, "JPEG", exif=exif.tobytes(), quality=95)
-    decoded = np.asarray(Image.open(io.BytesIO(tagged.getvalue())))  # pixels as stored
-    Image.fromarray(np.rot90(decoded, -1)).save(upright, "PNG")  # turned by hand, lossless
-    answer = server.v1([tagged.getvalue(), upright.getvalue(), sensor_png(decoded)]).json()
-    turned, by_hand, sideways = (p["probabilities"] for p in answer["predictions"])
-    assert turned == pytest.approx(by_hand, abs=2e-3)
-    assert turned != pytest.approx(sideways, abs=2e-3)
+    tagged = io.BytesIO()
+    Image.open(io.BytesIO(images["bike"])).save(tagged, "JPEG", exif=exif.tobytes())
+    # The pixels as stored, decoded as the model decodes them, then turned by hand.
+    stored = tf.io.decode_image(tagged.getvalue(), channels=3).numpy()
+    upright, sideways = sensor_png(np.rot90(stored, -1)), sensor_png(stored)
+    answer = server.v1([tagged.getvalue(), upright, sideways]).json()
+    turned, by_hand, as_stored = (p["probabilities"] for p in answer["predictions"])
+    assert turned == pytest.approx(by_hand, abs=1e-5)
+    assert by_hand != pytest.approx(as_stored, abs=1e-5)  # the model sees the difference
 
 
 def sensor_png(pixels) -> bytes:
