@@ -73,12 +73,23 @@ def _orientation_in(head: tf.Tensor) -> tf.Tensor:
     return tf.cond(tiff > 0, lambda: _ifd0_orientation(data, tiff), lambda: tf.constant(1))
 
 
+def _read(
+    data: tf.Tensor, at: tf.Tensor, width: int, little: tf.Tensor | bool = False
+) -> tf.Tensor:
+    """The unsigned `width`-byte number at `at` (big-endian unless `little`), clipped into
+    the padded buffer so that no offset, however hostile, reads outside it."""
+    at = tf.clip_by_value(at, 0, tf.size(data) - 16)
+    raw = data[at : at + width]
+    ordered = tf.where(little, tf.reverse(raw, [0]), raw)
+    value = tf.constant(0)
+    for index in range(width):
+        value = value * 256 + ordered[index]
+    return value
+
+
 def _exif_start(data: tf.Tensor) -> tf.Tensor:
     """Offset of the TIFF header inside the APP1 "Exif" segment, or 0."""
     limit = tf.size(data) - 16
-
-    def _read16(at: tf.Tensor) -> tf.Tensor:
-        return data[at] * 256 + data[at + 1]
 
     def body(at: tf.Tensor, found: tf.Tensor, step: tf.Tensor) -> tuple:
         marker = data[at + 1]
@@ -87,7 +98,7 @@ def _exif_start(data: tf.Tensor) -> tf.Tensor:
             tf.reduce_all(tf.equal(data[at + 4 : at + 10], [0x45, 0x78, 0x69, 0x66, 0, 0])),
         )
         found = tf.where(is_exif, at + 10, found)
-        return tf.minimum(at + 2 + _read16(at + 2), limit), found, step + 1
+        return tf.minimum(at + 2 + _read(data, at + 2, 2), limit), found, step + 1
 
     def more(at: tf.Tensor, found: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         # A segment starts with 0xFF; the image data (SOS, 0xDA) ends the headers.
@@ -110,13 +121,7 @@ def _ifd0_orientation(data: tf.Tensor, tiff: tf.Tensor) -> tf.Tensor:
     little = tf.logical_and(tf.equal(data[tiff], 0x49), tf.equal(data[tiff + 1], 0x49))
 
     def read(at: tf.Tensor, width: int) -> tf.Tensor:
-        at = tf.clip_by_value(at, 0, limit)
-        raw = data[at : at + width]
-        ordered = tf.where(little, tf.reverse(raw, [0]), raw)
-        value = tf.constant(0)
-        for index in range(width):
-            value = value * 256 + ordered[index]
-        return value
+        return _read(data, at, width, little)
 
     # Offsets are from the TIFF header; a negative int32 (offset >= 2**31) is out of range too.
     ifd = tiff + tf.clip_by_value(read(tiff + 4, 4), 0, limit)

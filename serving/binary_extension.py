@@ -13,6 +13,7 @@ here first, and named: images go as base64 strings, as in JSON.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Any
 
@@ -75,10 +76,7 @@ def _check_input(field: str, tensor: Any, body: bytes, offset: int) -> int:
     if tensor["datatype"] != "BYTES":
         raise BadBinaryRequest(f"{field}.datatype: binary data is taken for BYTES inputs only")
     elements = _count_elements(field, body[offset : offset + size])
-    expected = 1
-    for dimension in shape:
-        expected *= dimension
-    if elements != expected:
+    if elements != math.prod(shape):
         raise BadBinaryRequest(f"{field}.shape: {shape} does not match its {elements} elements")
     return offset + size
 
