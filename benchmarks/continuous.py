@@ -60,7 +60,7 @@ def train_until(model, train, evaluation, seed: int) -> tuple[int, list[float]]:
     import tensorflow as tf
     import tf_keras as keras
 
-    from modules.trainer import augment
+    from modules.dataset import augment
 
     keras.utils.set_random_seed(seed)
     images, labels = train

@@ -164,9 +164,10 @@ def main() -> None:
     from tfx.types import artifact_utils, standard_artifacts
 
     from contract.prediction import PROBABILITIES
+    from modules.dataset import make_dataset
+    from modules.device_plan import cpu_has_bfloat16, plan_devices
     from modules.export import export_model
     from modules.model import LocalResponseNormalization, build_alexnet, compile_alexnet
-    from modules.trainer import cpu_has_bfloat16, make_dataset, plan_devices
     from pipelines.config import build_config
     from pipelines.demo_data import write_demo_dataset
     from pipelines.local_runner import run_pipeline

@@ -50,10 +50,10 @@ def measure(examples: str, transform: str, memory_mb: int) -> dict:
     from tfx.components.trainer import fn_args_utils
     from tfx.types import artifact_utils, standard_artifacts
 
+    from modules.dataset import make_dataset
     from modules.decoded_cache import count_records, plan_cache
     from modules.hyperparameters import Hyperparameters
     from modules.model import build_alexnet, compile_alexnet
-    from modules.trainer import make_dataset
 
     artifacts = {}
     for key, kind, uri in (

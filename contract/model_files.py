@@ -18,3 +18,7 @@ PUSH_RECORD_FILE = "assets.extra/push.json"
 # Beside the snapshot PushedModelResolver takes of the served version (its `model`
 # artifact, next to Format-Serving/): {"version": N, "source": "<serving dir>/<name>/<N>"}.
 SERVED_RECORD_FILE = "served.json"
+
+# In the Trainer's Model artifact, beside Format-Serving/: the training record with each
+# epoch's metrics, the device plan and the warm start.
+HISTORY_FILE = "training_history.json"

@@ -30,6 +30,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from contract.data import IMAGE_KEY
+from modules.hyperparameters import Hyperparameters
 from modules.layer_table import (
     CANONICAL_IMAGE_SIZE,
     CONV_LAYERS,
@@ -142,3 +143,13 @@ def compile_alexnet(
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     return model
+
+
+def make_model(
+    hyperparameters: Hyperparameters, num_classes: int, compiled: bool = True
+) -> keras.Model:
+    """AlexNet as the hyperparameters shape it; the one place that spells them out for the
+    Trainer, the Tuner and the export."""
+    hp = hyperparameters
+    model = build_alexnet(num_classes, hp.image_size, hp.width_multiplier, hp.dropout)
+    return compile_alexnet(model, hp.learning_rate, hp.optimizer) if compiled else model

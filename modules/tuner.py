@@ -16,18 +16,14 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx import v1 as tfx
 
+from modules.dataset import train_and_eval_datasets
+from modules.device_plan import DevicePlan, local_device_plan, make_strategy
+from modules.examples_files import resolve_class_names
 from modules.hyperparameters import check_known_keys
-from modules.model import build_alexnet, compile_alexnet
+from modules.model import make_model
 from modules.progress import ProgressReport
 from modules.search_space import SearchSpace
-from modules.trainer import (
-    DevicePlan,
-    TrainerInputs,
-    local_device_plan,
-    make_dataset,
-    make_strategy,
-    resolve_class_names,
-)
+from modules.trainer_inputs import TrainerInputs
 
 OBJECTIVE = keras_tuner.Objective("val_accuracy", direction="max")
 PROJECT = "alexnet"
@@ -91,29 +87,15 @@ class AlexNetSearch(keras_tuner.RandomSearch):
     ) -> dict[str, float]:
         hp = self.base.with_values(trial.hyperparameters.values)
         keras.utils.set_random_seed(hp.seed)
-        train, evaluation = (
-            make_dataset(
-                files,
-                self.fn_args.data_accessor,
-                self.transform_output,
-                hp,
-                len(self.class_names),
-                training=training,
-                cache=False,  # a trial reads its data about once
-            )
-            for files, training in (
-                (self.fn_args.train_files, True),
-                (self.fn_args.eval_files, False),
-            )
+        train, evaluation = train_and_eval_datasets(
+            self.fn_args,
+            self.transform_output,
+            hp,
+            len(self.class_names),
+            cache=False,  # a trial reads its data about once
         )
         with make_strategy(self.plan).scope():
-            model = compile_alexnet(
-                build_alexnet(
-                    len(self.class_names), hp.image_size, hp.width_multiplier, hp.dropout
-                ),
-                hp.learning_rate,
-                hp.optimizer,
-            )
+            model = make_model(hp, len(self.class_names))
         started = time.perf_counter()
         history = model.fit(
             train,
@@ -145,7 +127,9 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     tuner = AlexNetSearch(
         fn_args,
         inputs,
-        resolve_class_names(fn_args.train_files, inputs.trainer),
+        resolve_class_names(
+            fn_args.train_files, inputs.trainer.class_names, inputs.trainer.num_classes
+        ),
         plan,
         objective=OBJECTIVE,
         max_trials=inputs.trials,

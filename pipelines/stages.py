@@ -29,7 +29,7 @@ from components.serving_check import ServingCheck
 from components.tfrecord_spans_example_gen import TFRecordSpansExampleGen
 from contract.data import EVAL, HASH_BUCKETS, TRAIN, eval_buckets
 from contract.prediction import BULK_SIGNATURE, EXAMPLES_SIGNATURE, PROBABILITIES
-from modules.trainer import TrainerInputs
+from modules.trainer_inputs import TrainerInputs
 from modules.transform import TransformSettings
 from modules.tuner import TunerInputs
 from pipelines.config import PipelineConfig

@@ -5,13 +5,13 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+from modules.device_plan import cpu_has_bfloat16
 from modules.layer_table import feature_map_sizes, min_image_size
 from modules.model import (
     LocalResponseNormalization,
     build_alexnet,
     compile_alexnet,
 )
-from modules.trainer import cpu_has_bfloat16
 
 CANONICAL_SHAPES = {
     "conv1": (55, 55, 96),

@@ -24,7 +24,7 @@ def test_first_run_summary_facts(first_run):
     training = summary["training"]
     assert training["epochs"] == 4 and training["device"] == "CPU"
     # mixed_bfloat16 where the CPU has bfloat16 arithmetic, float32 elsewhere.
-    from modules.trainer import cpu_has_bfloat16
+    from modules.device_plan import cpu_has_bfloat16
 
     assert training["precision_policy"] == ("mixed_bfloat16" if cpu_has_bfloat16() else "float32")
     assert training["images_per_second"] > 0

@@ -12,7 +12,8 @@ import pytest
 from forked import forkserver
 from trainer_harness import has_checkpoint, run_trainer
 
-from modules.trainer import HISTORY_FILE, plan_devices
+from contract.model_files import HISTORY_FILE
+from modules.device_plan import plan_devices
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_device_plan(gpus, bfloat16, strategy, policy):
 def test_bfloat16_is_used_only_where_the_cpu_has_it(
     tmp_path, monkeypatch, flags, isa_cap, expected
 ):
-    from modules.trainer import cpu_has_bfloat16
+    from modules.device_plan import cpu_has_bfloat16
 
     if isa_cap:
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa_cap)
@@ -279,7 +280,7 @@ def test_image_that_does_not_fit_fails_before_any_component(tmp_path):
 
 def test_trainer_inputs_round_trip_and_refuse_unknown_keys():
     from modules.hyperparameters import Hyperparameters, SettingError
-    from modules.trainer import TrainerInputs
+    from modules.trainer_inputs import TrainerInputs
 
     inputs = TrainerInputs(Hyperparameters(dropout=0.3), "img", ["a", "b"], 2)
     values = json.loads(json.dumps(inputs.to_custom_config()))

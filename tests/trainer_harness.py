@@ -9,7 +9,7 @@ from pathlib import Path
 from tfx.components.trainer.executor import GenericExecutor
 from tfx.types import artifact_utils, standard_artifacts
 
-from modules.trainer import BACKUP_DIR
+from modules.training_backup import BACKUP_DIR
 
 
 def has_checkpoint(trainer_dir) -> bool:

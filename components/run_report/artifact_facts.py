@@ -13,8 +13,8 @@ from tfx.utils import path_utils
 from components.anomalies_gate import SCHEMA_DIFF_FILE, split_files
 from components.evaluation_metrics import ACCURACY, candidate_name, overall_metrics
 from components.serving_check.executor import RESULT_FILE as SERVING_CHECK_RESULT_FILE
+from contract.model_files import HISTORY_FILE
 from contract.prediction import CLASS_ID
-from modules.trainer import HISTORY_FILE
 from modules.tuner import OBJECTIVE
 from serving.layout import read_class_names
 
