@@ -27,12 +27,11 @@ from tfx.types.standard_artifacts import ExampleAnomalies, Examples, ExampleStat
 
 from components.anomalies_gate import SCHEMA_DIFF_FILE
 from components.drift_thresholds import DriftThresholds
-from components.pushed_model_resolver.executor import AVAILABLE_PROPERTY
+from contract.artifact_properties import AVAILABLE, COMPARED_WITH_SERVED
 from contract.data import CLASS_NAME_KEY, EVAL, HEIGHT_KEY, SPLITS, TRAIN, WIDTH_KEY
 
 IMAGE_FORMATS = "image_format_histogram"  # TFDV's image-domain custom statistic
 STATISTICS_FILE = "FeatureStats.pb"  # as StatisticsGen names it
-COMPARED_PROPERTY = "compared_with_served"  # 1: there were served statistics to compare
 
 
 def _split_statistics(uri: str, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
@@ -134,7 +133,7 @@ def DriftCheck(  # noqa: N802 (a component)
             handle.write(split_statistics(examples.uri, split).SerializeToString())
     anomalies.split_names = artifact_utils.encode_split_names([EVAL])
     found = anomalies_pb2.Anomalies()
-    compared = served_statistics.get_int_custom_property(AVAILABLE_PROPERTY) == 1
+    compared = served_statistics.get_int_custom_property(AVAILABLE) == 1
     if compared:
         found = drift_anomalies(
             _split_statistics(statistics.uri, EVAL),
@@ -142,7 +141,7 @@ def DriftCheck(  # noqa: N802 (a component)
             label_feature,
             DriftThresholds(**json.loads(thresholds)),
         )
-    anomalies.set_int_custom_property(COMPARED_PROPERTY, int(compared))
+    anomalies.set_int_custom_property(COMPARED_WITH_SERVED, int(compared))
     target = os.path.join(anomalies.uri, f"Split-{EVAL}", SCHEMA_DIFF_FILE)
     tf.io.gfile.makedirs(os.path.dirname(target))
     with tf.io.gfile.GFile(target, "wb") as handle:

@@ -32,8 +32,8 @@ from tfx.types.standard_component_specs import (
 )
 from tfx.utils import io_utils, path_utils
 
-from components.pushed_model_resolver.executor import BASELINE_VERSION_PROPERTY, is_served
-from contract.artifact_properties import EVAL_CONFIG_DIGEST, UNCHANGED_VERSION
+from components.pushed_model_resolver.executor import is_served
+from contract.artifact_properties import BASELINE_VERSION, EVAL_CONFIG_DIGEST, UNCHANGED_VERSION
 from contract.model_files import PUSH_RECORD_FILE
 from modules import storage
 from serving.layout import fingerprint
@@ -62,7 +62,7 @@ def served_version_of(
     ours = fingerprint(path_utils.serving_model_path(candidate.uri))
     if ours is None or ours != fingerprint(served_model) or _judged_under(served_model) != digest:
         return None
-    return baseline.get_int_custom_property(BASELINE_VERSION_PROPERTY)
+    return baseline.get_int_custom_property(BASELINE_VERSION)
 
 
 class Executor(evaluator_executor.Executor):

@@ -18,6 +18,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from contract.artifact_properties import EVAL_SPAN, SPANS
 from contract.data import SPAN_PREFIX, SPANS_FILE, span_number, window
 from modules import storage
 
@@ -131,5 +132,5 @@ def write_spans(examples: types.Artifact, spans: list[int]) -> None:
     record = {"spans": sorted(spans), "eval_span": max(spans)}
     with tf.io.gfile.GFile(os.path.join(examples.uri, SPANS_FILE), "w") as handle:
         json.dump(record, handle)
-    examples.set_string_custom_property("spans", json.dumps(record["spans"]))
-    examples.set_int_custom_property("eval_span", record["eval_span"])
+    examples.set_string_custom_property(SPANS, json.dumps(record["spans"]))
+    examples.set_int_custom_property(EVAL_SPAN, record["eval_span"])

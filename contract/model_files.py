@@ -11,6 +11,9 @@ TRAINING_RECORD_FILE = "assets.extra/training.json"
 # The statistics (TFDV DatasetFeatureStatisticsList) of the data the model was trained on,
 # which the next run's drift check compares new data with.
 TRAINING_STATISTICS_FILE = "assets.extra/training_statistics.pb"
+# TF Serving's warm-up records (PredictionLog), which TF Serving and our server replay on
+# load (https://www.tensorflow.org/tfx/serving/saved_model_warmup).
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 # When and by which run the version was pushed, and its eval accuracy:
 # {"pushed_at", "run_id", "eval_accuracy"}.
 PUSH_RECORD_FILE = "assets.extra/push.json"

@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import tf_keras as keras
 
-from modules.model import LocalResponseNormalization
+from modules.model import LocalResponseNormalization, build_alexnet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,11 @@ def layer_rows(model: keras.Model) -> list[LayerRow]:
             )
         )
     return rows
+
+
+def alexnet_rows(num_classes: int, image_size: int, width_multiplier: float) -> list[LayerRow]:
+    """The layers of the AlexNet these settings build (for the CLI and the run report)."""
+    return layer_rows(build_alexnet(num_classes, image_size, width_multiplier))
 
 
 def format_table(rows: list[LayerRow]) -> str:

@@ -16,9 +16,11 @@ from typing import Any
 import click
 
 from contract.data import is_remote
+from modules.cli_flags import dataclass_options, with_options
 from modules.hyperparameters import Hyperparameters
+from modules.native_output import quiet
 from pipelines.config import KFP_S3_ENDPOINT, KFP_S3_SECRET, PRESETS, PipelineConfig, build_config
-from pipelines.console import quiet
+from serving.command import serve_command
 from serving.options import ServingOptions
 
 
@@ -35,30 +37,11 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _hyperparameter_options() -> list[Callable[..., Any]]:
-    """One flag per Hyperparameters field: --batch-size, --materialize/--no-materialize, ..."""
-    options = []
-    for field in dataclasses.fields(Hyperparameters):
-        flag = "--" + field.name.replace("_", "-")
-        help_text = field.metadata["help"]
-        if field.type == "bool":
-            flag = f"{flag}/--no-{flag[2:]}"
-            options.append(click.option(flag, field.name, default=None, help=help_text))
-        else:
-            kind = {"int": int, "float": float, "str": str}[field.type]
-            options.append(click.option(flag, field.name, type=kind, help=help_text))
-    return options
-
-
 HYPERPARAMETERS = [field.name for field in dataclasses.fields(Hyperparameters)]
+(_beam_arg_option,) = dataclass_options(PipelineConfig, with_defaults=False, only={"beam_args"})
 
-_beam_arg_option = click.option(
-    "--beam-arg",
-    "beam_args",
-    multiple=True,
-    help="A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
-)
-
+# Flags on `run` and `compile`: the config's own fields with help metadata, then the
+# hyperparameters (pipelines/config.py, modules/hyperparameters.py).
 _CONFIG_OPTIONS = [
     click.option("--preset", type=click.Choice(list(PRESETS))),
     click.option(
@@ -67,40 +50,8 @@ _CONFIG_OPTIONS = [
         type=click.Path(dir_okay=False),
         help="YAML file of config fields; flags override it.",
     ),
-    click.option("--data", help="Image folder or TFRecord folder. Default: the demo dataset."),
-    click.option("--data-format", type=click.Choice(["folder", "tfrecord"])),
-    click.option(
-        "--window-spans",
-        type=click.IntRange(min=0),
-        help="With span-<N> folders: train on the newest N spans (0: every span).",
-    ),
-    click.option(
-        "--warm-start/--no-warm-start",
-        default=None,
-        help="Start from the served model's weights when its classes and architecture match.",
-    ),
-    click.option("--output-root", help="Where outputs go unless overridden (default: outputs)."),
-    click.option("--pipeline-root", help="Artifact root (a URI for Kubeflow)."),
-    click.option("--serving-dir", help="Where blessed models are pushed."),
-    _beam_arg_option,
-    click.option(
-        "--tune/--no-tune",
-        default=None,
-        help="Search the config's search_space with TFX's Tuner; train with the best trial.",
-    ),
-    click.option("--tune-trials", type=int, help="Trials the Tuner runs."),
-    click.option("--tune-steps-per-trial", type=int, help="Training steps of each trial."),
-    click.option(
-        "--bulk-infer-data",
-        help="Images the blessed model scores with TFX's BulkInferrer after the Evaluator.",
-    ),
-    click.option("--min-accuracy", type=float, help="Bless only at or above this eval accuracy."),
-    click.option(
-        "--fail-on-anomalies/--no-fail-on-anomalies",
-        default=None,
-        help="Stop the run, non-zero, before training if the data has anomalies.",
-    ),
-    *_hyperparameter_options(),
+    *dataclass_options(PipelineConfig, with_defaults=False),
+    *dataclass_options(Hyperparameters, with_defaults=False),
 ]
 
 
@@ -127,9 +78,7 @@ def pipeline_config(command: Callable[..., Any]) -> Callable[..., Any]:
         config, rest = config_from_params(params)
         return command(config=config, **rest)
 
-    for option in reversed(_CONFIG_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper
+    return with_options(_CONFIG_OPTIONS, wrapper)
 
 
 _CONFIG_FIELDS = {field.name for field in dataclasses.fields(PipelineConfig)}
@@ -155,10 +104,9 @@ def architecture(
 ) -> None:
     """Print every layer of AlexNet with its output shape and parameters."""
     with quiet():
-        from modules.architecture import draw_diagram, format_table, layer_rows
-        from modules.model import build_alexnet
+        from modules.architecture import alexnet_rows, draw_diagram, format_table
 
-        rows = layer_rows(build_alexnet(num_classes, image_size, width_multiplier))
+        rows = alexnet_rows(num_classes, image_size, width_multiplier)
     click.echo(format_table(rows))
     if png:
         draw_diagram(rows, png)
@@ -301,14 +249,12 @@ _SERVING_OPTIONS = [
     click.option(
         "--serving-dir", help="Push target of the pipeline. Default: outputs/serving_model."
     ),
-    click.option("--model-name", default="alexnet", show_default=True),
+    *dataclass_options(ServingOptions, with_defaults=True, only={"model_name"}),
 ]
 
 
 def _serving_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_SERVING_OPTIONS):
-        command = option(command)
-    return command
+    return with_options(_SERVING_OPTIONS, command)
 
 
 @main.command()
@@ -511,86 +457,7 @@ def schedule(
     click.echo(schedule_runs(host, package, experiment, cron, name, pipeline_root))
 
 
-def _server_option(flag: str, field: str, **kwargs: Any) -> Callable[..., Any]:
-    """A `serve` flag for a ServingOptions field, with the field's own default."""
-    default = {f.name: f.default for f in dataclasses.fields(ServingOptions)}[field]
-    return click.option(flag, field, default=default, show_default=default is not None, **kwargs)
-
-
-_MB = 1024 * 1024
-
-
-@main.command()
-@_serving_options
-@_server_option("--host", "host", help="0.0.0.0 to serve others.")
-@_server_option("--port", "port", type=click.IntRange(1, 65535))
-@_server_option(
-    "--grpc-port",
-    "grpc_port",
-    type=click.IntRange(1, 65535),
-    help="Also serve V2 over gRPC (on every interface).",
-)
-@_server_option("--max-instances", "max_instances", type=click.IntRange(min=1), help="Per request.")
-@click.option(
-    "--max-body-mb",
-    default=ServingOptions.max_body_bytes / _MB,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-)
-@_server_option(
-    "--max-request-pixels",
-    "max_request_pixels",
-    type=click.IntRange(min=1),
-    help="Decoded pixels across one request's images.",
-)
-@_server_option(
-    "--max-batch-pixels",
-    "max_batch_pixels",
-    type=click.IntRange(min=1),
-    help="Decoded pixels per model call; larger requests take turns with others.",
-)
-@_server_option(
-    "--request-timeout",
-    "request_timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds a client has for its headers, and again for its body.",
-)
-@_server_option("--max-batch-size", "max_batch_size", type=click.IntRange(min=1))
-@_server_option("--max-wait-ms", "max_wait_ms", type=click.FloatRange(min=0))
-@_server_option("--poll-seconds", "poll_seconds", type=click.FloatRange(min=0))
-@_server_option(
-    "--version", "version", type=int, help="Serve this version only (a canary); no reload."
-)
-@_server_option(
-    "--log-requests", "log_requests", help="Keep a sample of served images and predictions here."
-)
-@_server_option("--log-sample", "log_sample", type=click.FloatRange(0, 1))
-@_server_option("--log-max-mb", "log_max_mb", type=click.FloatRange(min=0))
-@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's and KServe's start-up.")
-@user_errors
-def serve(serving_dir: str | None, max_body_mb: float, verbose: bool, **settings: Any) -> None:
-    """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
-    options = ServingOptions(
-        serving_dir=build_config(serving_dir=serving_dir).serving_path,
-        max_body_bytes=int(max_body_mb * _MB),
-        **settings,
-    )
-    with quiet(verbose):
-        from serving.server import check_ports_free, prepare
-
-        check_ports_free(options)
-        server = prepare(options)
-    click.echo(
-        f"Serving {options.model_name} version {server.version} ({server.path}) at "
-        f"http://{options.host}:{options.port} (V1 and V2; /metrics); "
-        + ("pinned: no reload." if options.version else "new versions load as they are pushed.")
-        + (
-            f" Logging {options.log_sample:.0%} of requests to {options.log_requests}."
-            if options.log_requests
-            else ""
-        )
-    )
-    server.serve()
+main.add_command(serve_command(lambda: build_config().serving_path))
 
 
 @main.command()
@@ -629,7 +496,3 @@ def predict(
         if top_k > 1:
             for name, score in prediction.top_k(top_k):
                 click.echo(f"  {name:<20} {score:.4f}")
-
-
-if __name__ == "__main__":  # python -m pipelines.cli, as the serving check starts `serve`
-    main()

@@ -17,6 +17,7 @@ import yaml
 from components.drift_thresholds import DriftThresholds
 from components.run_report.settings import ReportSettings
 from contract.data import IMAGE_KEY, LABEL_KEY, eval_buckets, is_remote
+from modules.cli_flags import setting
 from modules.hyperparameters import Hyperparameters, SettingError
 from modules.search_space import SearchSpace
 
@@ -74,8 +75,8 @@ class PipelineConfig:
     model_name: str = "alexnet"
 
     # Data.
-    data: str | None = None  # None: the demo dataset under the output root.
-    data_format: DataFormat = "folder"
+    data: str | None = setting(None, "Image folder or TFRecord folder. Default: the demo dataset.")
+    data_format: DataFormat = setting("folder")
     image_feature: str = IMAGE_KEY  # TFRecord input: feature holding encoded image bytes.
     label_feature: str = LABEL_KEY  # TFRecord input: int64 class index.
     eval_fraction: float = 0.2
@@ -87,42 +88,56 @@ class PipelineConfig:
     # Data in span-<N> folders (TFX spans). None: detected, for local data; set it to true
     # for spans in a bucket, which compiling does not read.
     spans: bool | None = None
-    # Train on the newest N spans; 0: every span. The eval split is the newest span's.
-    window_spans: int = 0
+    # The eval split is the newest span's.
+    window_spans: int = setting(
+        0, "With span-<N> folders: train on the newest N spans (0: every span)."
+    )
 
     # Model and training.
     training: Hyperparameters = dataclasses.field(default_factory=Hyperparameters)
-    # Start from the served model's weights when its classes and architecture match.
-    warm_start: bool = True
+    warm_start: bool = setting(
+        True, "Start from the served model's weights when its classes and architecture match."
+    )
     # The Trainer keeps decoded images in memory (cache_decoded) only within this budget.
     trainer_memory_mb: int = 4096
     # The Tuner: tune_trials trials of tune_steps_per_trial steps each, drawn from
     # search_space; the Trainer then trains with the best trial's values.
-    tune: bool = False
-    tune_trials: int = 4
-    tune_steps_per_trial: int = 20
+    tune: bool = setting(
+        False, "Search the config's search_space with TFX's Tuner; train with the best trial."
+    )
+    tune_trials: int = setting(4, "Trials the Tuner runs.")
+    tune_steps_per_trial: int = setting(20, "Training steps of each trial.")
     search_space: SearchSpace = dataclasses.field(default_factory=SearchSpace)
 
     # Gates: data anomalies (and drift beyond these thresholds) stop the run before training;
     # the Evaluator blesses.
     drift: DriftThresholds = dataclasses.field(default_factory=DriftThresholds)
-    fail_on_anomalies: bool = False
-    min_accuracy: float = 0.9
+    fail_on_anomalies: bool = setting(
+        False, "Stop the run, non-zero, before training if the data has anomalies."
+    )
+    min_accuracy: float = setting(0.9, "Bless only at or above this eval accuracy.")
     regression_epsilon: float = 0.01
     # The serving check: the candidate in the model server before it is pushed.
     serving_latency_budget_ms: float = 1000.0  # p50 of single-image requests
     serving_ready_seconds: float = 120.0  # from start to ready, loading and warm-up included
 
-    # Images (any layout --data accepts) the blessed model scores with TFX's BulkInferrer.
-    bulk_infer_data: str | None = None
+    bulk_infer_data: str | None = setting(
+        None, "Images the blessed model scores with TFX's BulkInferrer after the Evaluator."
+    )
 
     # Locations. None: derived from output_root.
-    output_root: str = DEFAULT_OUTPUT_ROOT
-    pipeline_root: str | None = None
-    serving_dir: str | None = None
+    output_root: str = setting(
+        DEFAULT_OUTPUT_ROOT, "Where outputs go unless overridden (default: outputs)."
+    )
+    pipeline_root: str | None = setting(None, "Artifact root (a URI for Kubeflow).")
+    serving_dir: str | None = setting(None, "Where blessed models are pushed.")
 
     # Empty: Beam's in-process DirectRunner.
-    beam_args: list[str] = dataclasses.field(default_factory=list)
+    beam_args: list[str] = setting(
+        list,
+        "A Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2.",
+        flag="--beam-arg",
+    )
 
     def __post_init__(self) -> None:
         self.validate()

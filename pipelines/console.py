@@ -22,6 +22,7 @@ from typing import TextIO
 from absl import logging as absl_logging
 
 from contract.progress import PROGRESS_LOGGER, ScoringProgress, TrainingProgress
+from modules.native_output import native_output_to
 
 _STARTED = ("Component %s is running.", "node %s is running.")
 _FINISHED = ("Component %s is finished.", "node %s is finished.")
@@ -90,10 +91,12 @@ class RunConsole(logging.Handler):
 
     def _progress(self, progress: TrainingProgress) -> None:
         loss = f"loss {progress.loss:.4f}" if progress.loss is not None else ""
+        # The node that reports progress is the one running (the Tuner's trials, the Trainer).
+        node = self._running or ""
         if progress.trial:
-            node, stage = "Tuner", "trial {}/{}".format(*progress.trial)
+            stage = "trial {}/{}".format(*progress.trial)
         else:
-            node, stage = "Trainer", f"epoch {progress.epoch}/{progress.epochs}"
+            stage = f"epoch {progress.epoch}/{progress.epochs}"
         text = (
             f"  {node:<24}{stage}  step {progress.step}/{progress.steps}  "
             f"{progress.images_per_second:.1f} images/s  {loss}"
@@ -139,34 +142,6 @@ def _terminal() -> TextIO:
     except (AttributeError, io.UnsupportedOperation):
         return sys.stdout  # a test runner's buffer: nothing will redirect it
     return os.fdopen(os.dup(descriptor), "w", buffering=1)
-
-
-@contextlib.contextmanager
-def native_output_to(log_path: Path) -> Iterator[None]:
-    """Points this process's stdout and stderr descriptors at the log file, so output that
-    bypasses Python logging (TensorFlow's C++ logs, CUDA probing, Keras) lands there."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(log_path, "a") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for descriptor, original in zip((1, 2), saved, strict=True):
-            os.dup2(original, descriptor)
-            os.close(original)
-
-
-def quiet(verbose: bool = False) -> contextlib.AbstractContextManager:
-    """For commands without a run log: TensorFlow's start-up output (the oneDNN banner, CUDA
-    probing on machines without a GPU) stays off the console while they load. TF 2.21
-    writes it through absl's C++ logging, which TF_CPP_MIN_LOG_LEVEL does not silence, so
-    only the descriptors can. Errors still raise in Python."""
-    return contextlib.nullcontext() if verbose else native_output_to(Path(os.devnull))
 
 
 @contextlib.contextmanager

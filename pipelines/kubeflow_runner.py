@@ -12,6 +12,7 @@ from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from contract import roles
 from pipelines import stages
 from pipelines.config import KFP_S3_ENDPOINT, KFP_S3_SECRET, PipelineConfig
 from pipelines.data_facts import inspect_data
@@ -26,12 +27,12 @@ S3_SECRET_KEYS = {"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACC
 # Requests per task; the tasks that train AlexNet (the Trainer, the Tuner's trials) also get
 # the GPUs.
 TRAINER_CPU, TRAINER_MEMORY = 8.0, 32.0
-TRAINING_ROLES = ("model", "hyperparameters")
+TRAINING_ROLES = (roles.MODEL, roles.HYPERPARAMETERS)
 DEFAULT_CPU, DEFAULT_MEMORY = 2.0, 8.0
 # Artifact roles whose producer reads state outside its inputs (the data folders, the serving
 # directory): Kubeflow must not cache it. KFP's cache key holds only a task's inputs and
 # command (driver/cache.go), so a cached ExampleGen would never see a new span.
-UNCACHEABLE_ROLES = ("examples", "bulk_examples", "baseline_model")
+UNCACHEABLE_ROLES = (roles.EXAMPLES, roles.BULK_EXAMPLES, roles.BASELINE_MODEL)
 # An evicted or crashed Trainer pod is retried; it resumes from its backup's last epoch.
 TRAINER_RETRY_POLICY = {
     "maxRetryCount": 2,
@@ -112,7 +113,7 @@ def compile_pipeline(
     wiring = wire(config, data)
     stages.report(wiring, config, data)  # KFP's UI shows none of TFX's own artifacts
     sources = wiring.sources()
-    trainer_id = sources["model"].node_id
+    trainer_id = sources[roles.MODEL].node_id
     uncacheable = {sources[role].node_id for role in UNCACHEABLE_ROLES if role in sources}
     training = {sources[role].node_id for role in TRAINING_ROLES if role in sources}
     task_resources = {

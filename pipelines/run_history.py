@@ -11,6 +11,7 @@ import datetime
 
 from components.run_report.artifact_facts import evaluation_facts
 from components.run_report.summary import int_property, string_property
+from contract.artifact_properties import BLESSED, PUSHED, PUSHED_VERSION
 from pipelines.lineage import open_store, recorded_runs
 
 
@@ -31,7 +32,7 @@ def list_runs(metadata_path: str) -> list[RunRow]:
         evaluation = lineage.output_of_type("ModelEvaluation")
         blessing = lineage.output_of_type("ModelBlessing")
         push = lineage.output_of_type("PushedModel")
-        pushed = push is not None and int_property(push, "pushed") == 1
+        pushed = push is not None and int_property(push, PUSHED) == 1
         facts = evaluation_facts(evaluation.uri, None) if evaluation is not None else None
         rows.append(
             RunRow(
@@ -41,8 +42,8 @@ def list_runs(metadata_path: str) -> list[RunRow]:
                     timespec="seconds"
                 ),
                 accuracy=facts["metrics"]["accuracy"] if facts else None,
-                blessed=None if blessing is None else int_property(blessing, "blessed") == 1,
-                pushed_version=int(string_property(push, "pushed_version")) if pushed else None,
+                blessed=None if blessing is None else int_property(blessing, BLESSED) == 1,
+                pushed_version=int(string_property(push, PUSHED_VERSION)) if pushed else None,
             )
         )
     return sorted(rows, key=lambda row: row.time)

@@ -14,9 +14,8 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from contract.model_files import WARMUP_FILE
 from contract.prediction import IMAGES_INPUT, IMAGES_SIGNATURE
-
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
 def write_warmup_requests(saved_model_dir: str, model_name: str, images: Sequence[bytes]) -> str:

@@ -220,7 +220,7 @@ def test_after_a_batch_of_four_the_next_waits_for_four():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("max_instances", 0), ("max_body_bytes", 0), ("max_batch_size", 0), ("poll_seconds", -1)],
+    [("max_instances", 0), ("max_body_mb", 0), ("max_batch_size", 0), ("poll_seconds", -1)],
 )
 def test_server_options_name_the_bad_field(field, value):
     from serving.options import ServingOptions

@@ -70,6 +70,7 @@ def _progress(step, done=False):
 def _render(progress_steps, interactive, clock, monkeypatch):
     stream = io.StringIO()
     handler = console.RunConsole(stream, interactive)
+    handler.emit(logging.makeLogRecord({"msg": "Component %s is running.", "args": ("Trainer",)}))
     times = iter(clock)
     monkeypatch.setattr(console.time, "monotonic", lambda: next(times))
     logger = logging.getLogger(PROGRESS_LOGGER)

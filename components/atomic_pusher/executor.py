@@ -29,13 +29,12 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components.evaluation_metrics import candidate_accuracy
-from contract.artifact_properties import EVAL_CONFIG_DIGEST, UNCHANGED_VERSION
+from contract.artifact_properties import DUPLICATE_OF_VERSION, EVAL_CONFIG_DIGEST, UNCHANGED_VERSION
 from contract.data import TRAIN, is_remote
 from contract.model_files import PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 from modules import storage
 from serving import layout as serving_layout
 
-DUPLICATE_OF_PROPERTY = "duplicate_of_version"
 STATISTICS_KEY = "statistics"
 EVALUATION_KEY = "evaluation"
 
@@ -158,7 +157,7 @@ class Executor(pusher_executor.Executor):
         if served and candidate is not None and candidate == serving_layout.fingerprint(served[1]):
             logging.info("Candidate equals served version %d; not pushed again.", served[0])
             self._MarkNotPushed(model_push)
-            model_push.set_int_custom_property(DUPLICATE_OF_PROPERTY, served[0])
+            model_push.set_int_custom_property(DUPLICATE_OF_VERSION, served[0])
             return
         version, target = push_atomically(model_path, base, self._extras(input_dict))
         self._MarkPushed(model_push, pushed_destination=target, pushed_version=str(version))

@@ -55,7 +55,13 @@ from components.spans import (
     window_from,
     write_spans,
 )
-from contract.artifact_properties import DUPLICATE_COUNT
+from contract.artifact_properties import (
+    CLASS_NAMES,
+    DUPLICATE_COUNT,
+    REJECTED_COUNT,
+    REJECTS_PATH,
+    SPLIT_COUNTS,
+)
 from contract.data import (
     CLASS_NAME_KEY,
     EVAL,
@@ -79,7 +85,7 @@ REJECTS_FILE = "rejects.jsonl"
 UNLABELLED_KEY = "unlabelled"
 _NO_CLASS = ""
 
-_METRICS = "ImageFolderExampleGen"
+_METRICS = "image_folder_example_gen"  # the Beam counters' namespace
 _REJECTED = "rejected"
 # Files decoded per call: batches let the decoder use every core.
 _DECODE_BATCH = 64
@@ -549,11 +555,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             tf.io.gfile.GFile(rejects_path, "w").close()
         rejected = counts.get("rejected", 0)
         split_counts = {split: counts.get(f"examples_{split}", 0) for split in split_names}
-        examples.set_string_custom_property("class_names", json.dumps(layout.classes))
-        examples.set_string_custom_property("split_counts", json.dumps(split_counts))
-        examples.set_int_custom_property("rejected_count", rejected)
+        examples.set_string_custom_property(CLASS_NAMES, json.dumps(layout.classes))
+        examples.set_string_custom_property(SPLIT_COUNTS, json.dumps(split_counts))
+        examples.set_int_custom_property(REJECTED_COUNT, rejected)
         examples.set_int_custom_property(DUPLICATE_COUNT, counts.get("duplicates", 0))
-        examples.set_string_custom_property("rejects_path", rejects_path)
+        examples.set_string_custom_property(REJECTS_PATH, rejects_path)
         if layout.spans:
             write_spans(examples, layout.spans)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)

@@ -19,6 +19,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from contract.artifact_properties import AVAILABLE, BASELINE_SOURCE, BASELINE_VERSION
 from contract.data import TRAIN
 from contract.model_files import SERVED_RECORD_FILE, TRAINING_STATISTICS_FILE
 from modules import storage
@@ -28,14 +29,11 @@ MODEL_KEY = "model"
 STATISTICS_KEY = "statistics"
 SERVING_DIR_KEY = "serving_dir"
 MODEL_NAME_KEY = "model_name"
-BASELINE_VERSION_PROPERTY = "baseline_version"  # 0: nothing is served
-BASELINE_SOURCE_PROPERTY = "baseline_source"
-AVAILABLE_PROPERTY = "available"  # statistics: 1 if the served version kept them
 
 
 def is_served(model: types.Artifact) -> bool:
     """Whether a resolved model artifact holds a served version."""
-    return model.get_int_custom_property(BASELINE_VERSION_PROPERTY) > 0
+    return model.get_int_custom_property(BASELINE_VERSION) > 0
 
 
 class Executor(base_executor.BaseExecutor):
@@ -48,13 +46,13 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         statistics = artifact_utils.get_single_instance(output_dict[STATISTICS_KEY])
         statistics.split_names = artifact_utils.encode_split_names([TRAIN])
-        statistics.set_int_custom_property(AVAILABLE_PROPERTY, 0)
+        statistics.set_int_custom_property(AVAILABLE, 0)
         served = serving_layout.latest_version_dir(
             exec_properties[SERVING_DIR_KEY], exec_properties[MODEL_NAME_KEY]
         )
         if served is None:
             logging.info("No model is served yet.")
-            model.set_int_custom_property(BASELINE_VERSION_PROPERTY, 0)
+            model.set_int_custom_property(BASELINE_VERSION, 0)
             return
         version, source = served
         # A snapshot, so the lineage keeps what was compared even if the version is removed.
@@ -63,8 +61,8 @@ class Executor(base_executor.BaseExecutor):
             storage.download_tree(source, snapshot)
         else:
             io_utils.copy_dir(source, snapshot)
-        model.set_int_custom_property(BASELINE_VERSION_PROPERTY, version)
-        model.set_string_custom_property(BASELINE_SOURCE_PROPERTY, source)
+        model.set_int_custom_property(BASELINE_VERSION, version)
+        model.set_string_custom_property(BASELINE_SOURCE, source)
         # For the Trainer, which sees the snapshot's path but not these properties.
         with tf.io.gfile.GFile(os.path.join(model.uri, SERVED_RECORD_FILE), "w") as handle:
             json.dump({"version": version, "source": source}, handle)
@@ -76,7 +74,7 @@ class Executor(base_executor.BaseExecutor):
             )
             tf.io.gfile.makedirs(os.path.dirname(target))
             tf.io.gfile.copy(kept, target, overwrite=True)
-            statistics.set_int_custom_property(AVAILABLE_PROPERTY, 1)
+            statistics.set_int_custom_property(AVAILABLE, 1)
 
 
 def serving_state(serving_dir: str, model_name: str) -> str:

@@ -18,21 +18,22 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.run_report import artifacts, executor
 from components.run_report.settings import ReportSettings
+from contract import roles
 
 # The roles read, by their artifact type.
 INPUT_TYPES = {
-    "statistics": standard_artifacts.ExampleStatistics,
-    "anomalies": standard_artifacts.ExampleAnomalies,
-    "drift": standard_artifacts.ExampleAnomalies,
-    "baseline_model": standard_artifacts.Model,
-    "hyperparameters": standard_artifacts.HyperParameters,
-    "tuner_results": standard_artifacts.TunerResults,
-    "model": standard_artifacts.Model,
-    "evaluation": standard_artifacts.ModelEvaluation,
-    "blessing": standard_artifacts.ModelBlessing,
-    "inference_result": standard_artifacts.InferenceResult,
-    "infra_blessing": standard_artifacts.InfraBlessing,
-    "pushed_model": standard_artifacts.PushedModel,
+    roles.STATISTICS: standard_artifacts.ExampleStatistics,
+    roles.ANOMALIES: standard_artifacts.ExampleAnomalies,
+    roles.DRIFT: standard_artifacts.ExampleAnomalies,
+    roles.BASELINE_MODEL: standard_artifacts.Model,
+    roles.HYPERPARAMETERS: standard_artifacts.HyperParameters,
+    roles.TUNER_RESULTS: standard_artifacts.TunerResults,
+    roles.MODEL: standard_artifacts.Model,
+    roles.EVALUATION: standard_artifacts.ModelEvaluation,
+    roles.BLESSING: standard_artifacts.ModelBlessing,
+    roles.INFERENCE_RESULT: standard_artifacts.InferenceResult,
+    roles.INFRA_BLESSING: standard_artifacts.InfraBlessing,
+    roles.PUSHED_MODEL: standard_artifacts.PushedModel,
 }
 OUTPUT_TYPES = {
     executor.METRICS_KEY: artifacts.Metrics,

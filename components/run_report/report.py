@@ -28,7 +28,8 @@ from components.run_report.summary import (  # noqa: E402
     ServingCheck,
     Tuning,
 )
-from modules.architecture import draw_diagram, layer_rows  # noqa: E402
+from contract import roles  # noqa: E402
+from modules.architecture import alexnet_rows, draw_diagram  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> str:
@@ -92,9 +93,7 @@ def training_chart(history: dict[str, Any]) -> str:
 
 
 def architecture_chart(num_classes: int, image_size: int, width_multiplier: float) -> str:
-    from modules.model import build_alexnet
-
-    rows = layer_rows(build_alexnet(num_classes, image_size, width_multiplier))
+    rows = alexnet_rows(num_classes, image_size, width_multiplier)
     buffer = io.BytesIO()
     draw_diagram(rows, buffer)
     return base64.b64encode(buffer.getvalue()).decode()
@@ -123,12 +122,14 @@ def _figures(images: list[EvalImage]) -> str:
 def image_sections(summary: RunSummary, settings: ReportSettings) -> list[str]:
     """The eval images the model got wrong, and Grad-CAM pictures of a few."""
     lineage = summary.lineage
-    if not ({"model", "examples", "transform_graph"} <= set(lineage) and summary.classes):
+    if not (
+        {roles.MODEL, roles.EXAMPLES, roles.TRANSFORM_GRAPH} <= set(lineage) and summary.classes
+    ):
         return []
-    model_dir = path_utils.serving_model_dir(lineage["model"])
+    model_dir = path_utils.serving_model_dir(lineage[roles.MODEL])
     features = Features(settings.image_feature, settings.label_feature, summary.classes)
     size = settings.image_size
-    gallery, wrong, total = misclassified(model_dir, lineage["examples"], features, size)
+    gallery, wrong, total = misclassified(model_dir, lineage[roles.EXAMPLES], features, size)
     shown = f"; the {len(gallery)} most confident mistakes" if wrong > len(gallery) else ""
     sections = [
         "<h2>Eval images the model got wrong</h2>",
@@ -136,7 +137,9 @@ def image_sections(summary: RunSummary, settings: ReportSettings) -> list[str]:
         "class (score).</p>",
         _figures(gallery) if gallery else "<p>None.</p>",
     ]
-    pictures = saliency(model_dir, lineage["transform_graph"], lineage["examples"], features, size)
+    pictures = saliency(
+        model_dir, lineage[roles.TRANSFORM_GRAPH], lineage[roles.EXAMPLES], features, size
+    )
     if pictures:
         sections += [
             "<h2>Where the model looks (Grad-CAM on conv5)</h2>",

@@ -1,9 +1,8 @@
 """The report's pictures of eval images: the ones the model got wrong, and where it looked.
 
 Both use the candidate model as the Trainer exported it. The gallery asks its
-`serving_default` signature about each eval image's bytes, as a client would. The saliency
-pictures are Grad-CAM (Selvaraju et al., 2017) on conv5, the last convolution, computed with
-the exported network's own layers on the images as the transform graph prepares them.
+`serving_default` signature about each eval image's bytes, as a client would
+(serving/served_model.py). The saliency pictures are Grad-CAM (modules/grad_cam.py).
 """
 
 from __future__ import annotations
@@ -13,22 +12,19 @@ import dataclasses
 import io
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_transform as tft
-import tf_keras as keras
 from matplotlib import colormaps
 from PIL import Image
 
-from contract import prediction
-from contract.data import EVAL, IMAGE_KEY, PATH_KEY
+from contract.data import EVAL, PATH_KEY
 from modules.example_records import split_examples
+from modules.grad_cam import grad_cam
 from modules.transform import decode_and_resize
 from serving.layout import read_class_names
+from serving.served_model import ServedModel
 
 GALLERY_LIMIT = 12
 SALIENCY_IMAGES = 4
 THUMBNAIL = 112
-SALIENCY_LAYER = "conv5"
 BATCH = 32
 
 
@@ -73,22 +69,18 @@ def _png(pixels: np.ndarray, size: int | None = None) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _predict(model_dir: str, images: list[bytes]) -> list[prediction.Prediction]:
-    signature = tf.saved_model.load(model_dir).signatures[prediction.IMAGES_SIGNATURE]
-    columns: dict[str, list] = {}
-    for start in range(0, len(images), BATCH):
-        outputs = signature(**{prediction.IMAGES_INPUT: tf.constant(images[start : start + BATCH])})
-        for name, tensor in outputs.items():
-            columns.setdefault(name, []).extend(tensor.numpy().tolist())
-    return prediction.from_columns(columns, 0, [])
-
-
 def misclassified(
     model_dir: str, examples_uri: str, features: Features, image_size: int
 ) -> tuple[list[EvalImage], int, int]:
     """Up to GALLERY_LIMIT wrongly classified eval images, the number wrong, and the total."""
     examples = _eval_examples(examples_uri, features)
-    predictions = _predict(model_dir, [example["image"] for example in examples])
+    model = ServedModel(0, model_dir)
+    images = [example["image"] for example in examples]
+    predictions = [
+        guess
+        for start in range(0, len(images), BATCH)
+        for guess in model.predict(images[start : start + BATCH])
+    ]
     wrong = [
         (example, guess)
         for example, guess in zip(examples, predictions, strict=True)
@@ -123,28 +115,17 @@ def saliency(
     ][:SALIENCY_IMAGES]
     if not chosen:
         return []
-    model = keras.models.load_model(model_dir, compile=False)
-    raw = {features.image: tf.constant([[example["image"]] for example in chosen])}
-    inputs = tft.TFTransformOutput(transform_dir).transform_raw_features(
-        raw, drop_unused_features=True
-    )[IMAGE_KEY]
-    probe = keras.Model(model.inputs, [model.get_layer(SALIENCY_LAYER).output, model.output])
-    with tf.GradientTape() as tape:
-        activations, probabilities = probe(inputs, training=False)
-        predicted = tf.argmax(probabilities, axis=1)
-        scores = tf.gather(probabilities, predicted, batch_dims=1)
-    gradients = tape.gradient(scores, activations)
-    # Each channel weighs by how much the predicted score grows with it, averaged over space.
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    maps = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1, keepdims=True))
-    maps = maps / (tf.reduce_max(maps, axis=(1, 2, 3), keepdims=True) + 1e-9)
-    maps = tf.image.resize(maps, [image_size, image_size], method="bilinear").numpy()[..., 0]
+    maps, predicted, scores = grad_cam(
+        model_dir,
+        transform_dir,
+        features.image,
+        [example["image"] for example in chosen],
+        image_size,
+    )
     names = read_class_names(model_dir)
     heat = colormaps["jet"]
     overlays = []
-    for example, cam, label, score in zip(
-        chosen, maps, predicted.numpy(), scores.numpy(), strict=True
-    ):
+    for example, cam, label, score in zip(chosen, maps, predicted, scores, strict=True):
         picture = decode_and_resize(example["image"], image_size).numpy()
         blended = 0.55 * picture + 0.45 * 255 * heat(cam)[..., :3]
         overlays.append(

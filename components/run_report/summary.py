@@ -16,8 +16,6 @@ from ml_metadata.proto import metadata_store_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.anomalies_gate import anomaly_messages
-from components.drift_check import COMPARED_PROPERTY
-from components.pushed_model_resolver.executor import BASELINE_VERSION_PROPERTY
 from components.run_report.artifact_facts import (
     bulk_inference_facts,
     drift_findings,
@@ -27,7 +25,22 @@ from components.run_report.artifact_facts import (
     training_facts,
     tuning_facts,
 )
-from contract.artifact_properties import DUPLICATE_COUNT, UNCHANGED_VERSION
+from contract import roles
+from contract.artifact_properties import (
+    BASELINE_VERSION,
+    BLESSED,
+    CLASS_NAMES,
+    COMPARED_WITH_SERVED,
+    DUPLICATE_COUNT,
+    EVAL_SPAN,
+    PUSHED,
+    PUSHED_DESTINATION,
+    PUSHED_VERSION,
+    REJECTED_COUNT,
+    REJECTS_PATH,
+    SPANS,
+    UNCHANGED_VERSION,
+)
 
 # TFX keeps a JSON value that is not an object as {"__value__": value} (types/artifact.py).
 _JSON_SINGLE_VALUE_KEY = "__value__"
@@ -204,7 +217,7 @@ class RunSummary(_Record):
 
 
 # The roles whose producers do no work when the candidate is the served version itself.
-UNCHANGED_ROLES = ("model", "blessing", "infra_blessing", "pushed_model")
+UNCHANGED_ROLES = (roles.MODEL, roles.BLESSING, roles.INFRA_BLESSING, roles.PUSHED_MODEL)
 
 
 def summarize(
@@ -217,71 +230,71 @@ def summarize(
     """Fills the summary from the run's artifacts ({role: artifact}, None where none);
     `nodes` names the node that makes each role."""
     artifact = found.get
-    examples = artifact("examples")
+    examples = artifact(roles.EXAMPLES)
     if examples is not None:
-        names = string_property(examples, "class_names")
+        names = string_property(examples, CLASS_NAMES)
         summary.classes = json.loads(names) if names else config_class_names
-        summary.rejected_files = int_property(examples, "rejected_count") or 0
-        summary.rejects_path = string_property(examples, "rejects_path")
+        summary.rejected_files = int_property(examples, REJECTED_COUNT) or 0
+        summary.rejects_path = string_property(examples, REJECTS_PATH)
         summary.duplicate_files = int_property(examples, DUPLICATE_COUNT)
-        spans = string_property(examples, "spans")
+        spans = string_property(examples, SPANS)
         if spans:
             summary.spans = json.loads(spans)
             summary.newest_span = max(summary.spans)
-            summary.eval_span = int_property(examples, "eval_span")
-    if (statistics := artifact("statistics")) is not None:
+            summary.eval_span = int_property(examples, EVAL_SPAN)
+    if (statistics := artifact(roles.STATISTICS)) is not None:
         summary.examples = example_counts(statistics.uri)
-    if (anomalies := artifact("anomalies")) is not None:
+    if (anomalies := artifact(roles.ANOMALIES)) is not None:
         summary.anomalies = anomaly_messages(anomalies.uri)
-    if (drift := artifact("drift")) is not None:
-        if int_property(drift, COMPARED_PROPERTY):
+    if (drift := artifact(roles.DRIFT)) is not None:
+        if int_property(drift, COMPARED_WITH_SERVED):
             summary.drift = [Drift(**finding) for finding in drift_findings(drift.uri)]
         summary.anomalies = (summary.anomalies or []) + [
             f"drift: {message}" for message in anomaly_messages(drift.uri)
         ]
-    if (results := artifact("tuner_results")) is not None and (
-        best := artifact("hyperparameters")
+    if (results := artifact(roles.TUNER_RESULTS)) is not None and (
+        best := artifact(roles.HYPERPARAMETERS)
     ) is not None:
         summary.tuning = Tuning(**tuning_facts(results.uri, best.uri))
-    if (model := artifact("model")) is not None:
+    if (model := artifact(roles.MODEL)) is not None:
         facts = training_facts(model.uri)
         summary.training = Training(**facts) if facts else None
         if summary.training and not summary.classes:
             summary.classes = summary.training.class_names
-    if (baseline := artifact("baseline_model")) is not None:
-        summary.baseline_version = int_property(baseline, BASELINE_VERSION_PROPERTY) or None
-    if (evaluation := artifact("evaluation")) is not None and (
+    if (baseline := artifact(roles.BASELINE_MODEL)) is not None:
+        summary.baseline_version = int_property(baseline, BASELINE_VERSION) or None
+    if (evaluation := artifact(roles.EVALUATION)) is not None and (
         facts := evaluation_facts(evaluation.uri, summary.classes)
     ):
         summary.metrics = Metrics(**facts["metrics"])
         summary.baseline_accuracy = facts["baseline_accuracy"]
         summary.confusion_matrix = facts["confusion_matrix"]
         summary.failed_thresholds = facts["failed_thresholds"]
-    if (blessing := artifact("blessing")) is not None:
-        summary.blessed = int_property(blessing, "blessed") == 1
-    if (inference := artifact("inference_result")) is not None and model is not None:
+    if (blessing := artifact(roles.BLESSING)) is not None:
+        summary.blessed = int_property(blessing, BLESSED) == 1
+    if (inference := artifact(roles.INFERENCE_RESULT)) is not None and model is not None:
         summary.bulk_inference = BulkInference(**bulk_inference_facts(inference.uri, model.uri))
-    if (infra_blessing := artifact("infra_blessing")) is not None:
+    if (infra_blessing := artifact(roles.INFRA_BLESSING)) is not None:
         facts = serving_check_facts(infra_blessing.uri)
         summary.serving_check = ServingCheck(**facts) if facts else None
     unchanged = {
         role: summary.training.reused_version
-        if role == "model" and summary.training
+        if role == roles.MODEL and summary.training
         else int_property(item, UNCHANGED_VERSION)
         for role in UNCHANGED_ROLES
         if (item := artifact(role)) is not None
     }
     summary.did_no_work = [nodes[role] for role, version in unchanged.items() if version] or None
-    summary.unchanged_version = unchanged.get("blessing") or None
+    summary.unchanged_version = unchanged.get(roles.BLESSING) or None
     summary.lineage = {
         "data": data_path,
         **{role: item.uri for role, item in found.items() if item is not None},
     }
-    if (push := artifact("pushed_model")) is not None:
-        summary.pushed = int_property(push, "pushed") == 1
+    if (push := artifact(roles.PUSHED_MODEL)) is not None:
+        summary.pushed = int_property(push, PUSHED) == 1
         if summary.pushed:
-            summary.pushed_model_dir = string_property(push, "pushed_destination")
-            summary.pushed_version = int(string_property(push, "pushed_version"))
+            summary.pushed_model_dir = string_property(push, PUSHED_DESTINATION)
+            summary.pushed_version = int(string_property(push, PUSHED_VERSION))
             summary.lineage["pushed_model_dir"] = summary.pushed_model_dir
     return summary
 

@@ -27,7 +27,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.serving_check.probe import ProbeResult, ProbeSettings, probe
-from contract.artifact_properties import UNCHANGED_VERSION
+from contract.artifact_properties import BLESSED, HAS_MODEL, UNCHANGED_VERSION
 from contract.data import EVAL, is_remote
 from contract.prediction import IMAGES_INPUT, IMAGES_SIGNATURE, PROBABILITIES
 from modules.example_records import split_examples
@@ -35,8 +35,6 @@ from serving.warmup import write_warmup_requests
 
 RESULT_FILE = "serving_check.json"
 LOG_FILE = "serving_check.log"
-BLESSED_PROPERTY = "blessed"  # TFX's key: model_utils.is_infra_validated reads it
-HAS_MODEL_PROPERTY = "has_model"  # TFX's key: the Pusher then pushes stamped_model/
 
 
 def eval_images(examples: types.Artifact, image_feature: str, count: int) -> list[bytes]:
@@ -121,7 +119,7 @@ class Executor(base_executor.BaseExecutor):
             os.path.join(blessing.uri, "INFRA_BLESSED" if result.blessed else "INFRA_NOT_BLESSED"),
             "",
         )
-        blessing.set_int_custom_property(BLESSED_PROPERTY, int(result.blessed))
-        blessing.set_int_custom_property(HAS_MODEL_PROPERTY, int(result.blessed))
+        blessing.set_int_custom_property(BLESSED, int(result.blessed))
+        blessing.set_int_custom_property(HAS_MODEL, int(result.blessed))
         if not result.blessed and tf.io.gfile.exists(stamped):  # a SavedModel is hundreds of MB
             tf.io.gfile.rmtree(stamped)

@@ -1,6 +1,6 @@
-"""Runs a candidate in `alexnet-tfx serve`, in its own process on a free loopback port, and
-checks it the way clients will use it: ready in time, the signature's answers over V1 and V2,
-latency within budget, and 4xx for malformed requests.
+"""Runs a candidate in the model server (`python -m serving`), in its own process on a free
+loopback port, and checks it the way clients will use it: ready in time, the signature's
+answers over V1 and V2, latency within budget, and 4xx for malformed requests.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def free_port() -> int:
 def running_server(
     serving_dir: str, model_name: str, port: int, log_path: str
 ) -> Iterator[subprocess.Popen]:
-    """`alexnet-tfx serve` for the directory, its output in `log_path`; stopped on exit."""
+    """The model server for the directory, its output in `log_path`; stopped on exit."""
     command = [
-        *(sys.executable, "-m", "pipelines.cli", "serve"),
+        *(sys.executable, "-m", "serving"),
         *("--serving-dir", serving_dir, "--model-name", model_name, "--port", str(port)),
         *("--poll-seconds", "3600"),  # the candidate only; nothing new will appear
     ]
