@@ -33,7 +33,8 @@ def load_split(folder: Path, eval_fraction: float = 0.2) -> dict:
     """A span's images, decoded and resized like Transform does, in its hash split."""
     import numpy as np
 
-    from components.image_folder_example_gen.executor import ImageFile, assign_splits
+    from components.image_folder_example_gen.layout import ImageFile
+    from components.image_folder_example_gen.splits import assign_splits
     from modules.transform import decode_and_resize
 
     splits = {"train": ([], []), "eval": ([], [])}

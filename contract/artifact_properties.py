@@ -18,6 +18,9 @@ DUPLICATE_COUNT = "duplicate_count"
 # object), and how many files were refused and where the list of them is.
 SPANS = "spans"
 EVAL_SPAN = "eval_span"
+# How many of the train split's examples older spans had set aside for eval: evaluation is
+# on the newest span, so they are trained on.
+OLDER_EVAL_IN_TRAIN = "older_eval_in_train"
 CLASS_NAMES = "class_names"
 SPLIT_COUNTS = "split_counts"
 REJECTED_COUNT = "rejected_count"

@@ -1,8 +1,11 @@
 """The prediction contract: what the exported model answers, what both protocols carry, and
 what the client reads back.
 
-The Trainer's export, the served model, the V1 and V2 payloads, the server's metadata and
-the client all use these declarations, so a field is added or renamed here, once.
+The served model, the V1 and V2 payloads, the server's metadata, the request log and the
+client all use these declarations. A new output is a Field in OUTPUTS and its attribute on
+Prediction, both here, and its tensor in the export (modules/export.py). A field added after
+models were pushed is `optional`: those models' answers read it as None (JSON null), and V2
+responses leave it out.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ class Field:
     name: str
     datatype: str  # in the V2 (Open Inference) protocol
     per_class: bool = False  # shape [batch, classes] rather than [batch]
+    optional: bool = False  # exports from before the field lack it
+
+    def read(self, value: Any) -> Any:
+        """One image's value as Python: str, int, float, or a list of floats per class."""
+        if value is None:
+            return None
+        convert = _PYTHON[self.datatype]
+        return [convert(item) for item in value] if self.per_class else convert(value)
 
 
 CLASS_NAME = Field("class_name", "BYTES")
@@ -62,28 +73,35 @@ class Prediction:
 def from_columns(
     columns: Mapping[str, Sequence[Any]], model_version: int, class_names: Sequence[str]
 ) -> list[Prediction]:
-    """Predictions from one column per output field (rows of probabilities per image)."""
+    """Predictions from one column per output field (rows of probabilities per image); an
+    optional field without a column is None."""
+    missing = [field.name for field in OUTPUTS if field.name not in columns and not field.optional]
+    if missing:
+        raise ValueError(f"the model's answer lacks {', '.join(missing)}")
     names = tuple(class_names)
+    count = len(columns[OUTPUTS[0].name])
     return [
         Prediction(
-            class_name=_text(name),
-            class_id=int(class_id),
-            score=float(score),
-            probabilities=[float(value) for value in row],
+            **{field.name: field.read(_cell(columns, field, index)) for field in OUTPUTS},
             model_version=model_version,
             class_names=names,
         )
-        for name, class_id, score, row in zip(
-            *(columns[field.name] for field in OUTPUTS), strict=True
-        )
+        for index in range(count)
     ]
 
 
+def _cell(columns: Mapping[str, Sequence[Any]], field: Field, index: int) -> Any:
+    column = columns.get(field.name)
+    return None if column is None else column[index]
+
+
 def _columns(predictions: Sequence[Prediction]) -> dict[str, list[Any]]:
-    return {
+    """A column per field the predictions carry (an optional one of an older model: none)."""
+    columns = {
         field.name: [getattr(prediction, field.name) for prediction in predictions]
         for field in OUTPUTS
     }
+    return {name: values for name, values in columns.items() if any(v is not None for v in values)}
 
 
 def v1_body(predictions: Sequence[Prediction]) -> dict[str, Any]:
@@ -100,7 +118,7 @@ def v1_body(predictions: Sequence[Prediction]) -> dict[str, Any]:
 
 def from_v1(body: Mapping[str, Any]) -> list[Prediction]:
     rows = body["predictions"]
-    columns = {field.name: [row[field.name] for row in rows] for field in OUTPUTS}
+    columns = {field.name: [row.get(field.name) for row in rows] for field in OUTPUTS}
     return from_columns(columns, int(body[MODEL_VERSION]), body[CLASS_NAMES.name])
 
 
@@ -142,6 +160,8 @@ def from_v2(body: Mapping[str, Any]) -> list[Prediction]:
     tensors = {tensor["name"]: tensor for tensor in body["outputs"]}
     columns = {}
     for field in OUTPUTS:
+        if field.name not in tensors:
+            continue  # from_columns names a missing field that is not optional
         data = tensors[field.name]["data"]
         if field.per_class:
             width = tensors[field.name]["shape"][1]
@@ -152,3 +172,6 @@ def from_v2(body: Mapping[str, Any]) -> list[Prediction]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_PYTHON = {"BYTES": _text, "INT64": int, "FP32": float}

@@ -14,7 +14,7 @@ import os
 
 import tensorflow as tf
 
-from components.image_folder_example_gen.executor import (
+from components.image_folder_example_gen.layout import (
     ImageFolderError,
     Layout,
     discover_layout,

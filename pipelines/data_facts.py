@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.image_folder_example_gen.executor import discover_layout
+from components.image_folder_example_gen.layout import discover_layout
 from components.spans import check_same_classes, has_spans, span_window
 from components.tfrecord_layout import read_labels, tfrecord_splits
 from contract.data import is_remote

@@ -114,7 +114,8 @@ def window_runs(three_spans, node_id):
 
 
 def test_window_reads_exactly_the_newest_spans(window_runs, three_spans):
-    from components.image_folder_example_gen.executor import ImageFile, assign_splits
+    from components.image_folder_example_gen.layout import ImageFile
+    from components.image_folder_example_gen.splits import assign_splits
 
     summary = window_runs[0]
     assert summary["spans"] == [2, 3] and summary["newest_span"] == 3
@@ -131,9 +132,10 @@ def test_window_reads_exactly_the_newest_spans(window_runs, three_spans):
     # Span 3 is read whole: its train split, and the eval split is all its own.
     assert sorted(p for split in paths.values() for p in split if p.startswith("span-3/")) == span_3
     assert all(path.startswith("span-3/") for path in paths["eval"])
-    # Span 2 gives exactly its train images; span 1 nothing.
-    expected_span_2 = sorted(
-        image.relative_path
+    # Span 2 gives every image to train, those its hash split set aside for eval too (eval is
+    # span 3's); span 1 nothing.
+    span_2 = [
+        image
         for cls in ("bike", "ship")
         for image in assign_splits(
             [
@@ -142,8 +144,10 @@ def test_window_reads_exactly_the_newest_spans(window_runs, three_spans):
             ],
             0.2,
         )
-        if image.split == "train"
-    )
+    ]
+    expected_span_2 = sorted(image.relative_path for image in span_2)
+    older_eval = sum(image.split == "eval" for image in span_2)
+    assert older_eval > 0 and summary["older_eval_in_train"] == older_eval
     assert sorted(p for p in paths["train"] if p.startswith("span-2/")) == expected_span_2
     assert not any(path.startswith("span-1/") for split in paths.values() for path in split)
     assert len(paths["train"]) + len(paths["eval"]) == len(span_3) + len(expected_span_2)
@@ -309,9 +313,11 @@ def test_tfrecord_spans_read_the_window_with_eval_from_the_newest(tmp_path):
         for split in ("train", "eval")
     }
     assert all(i.startswith("span-2/") for i in ids["eval"]) and ids["eval"]
-    assert not any(i.startswith("span-1/eval.tfrecord") for i in ids["train"])
+    # Span 1's eval records are trained on: evaluation is span 2's.
+    assert sum(i.startswith("span-1/eval.tfrecord") for i in ids["train"]) == 6
     assert sum(i.startswith("span-1/train.tfrecord") for i in ids["train"]) == 20
-    assert len(ids["train"]) + len(ids["eval"]) == 20 + 40
+    assert len(ids["train"]) + len(ids["eval"]) == 26 + 40
+    assert summary.older_eval_in_train == 6
     assert open(os.path.join(summary.lineage["examples"], "labels.txt")).read() == "red\ngreen\n"
     assert partial_run_nodes(wiring, example_gen) == [example_gen]
 

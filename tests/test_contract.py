@@ -47,3 +47,11 @@ def test_v2_metadata_lists_what_responses_carry(predictions):
 
 def test_top_k_ranks_by_probability(predictions):
     assert predictions[0].top_k(2) == [("ship", 0.7), ("bike", 0.2)]
+
+
+def test_prediction_has_an_attribute_per_output_field():
+    """A field is declared in OUTPUTS and on Prediction, in this one file."""
+    import dataclasses
+
+    attributes = [field.name for field in dataclasses.fields(Prediction)]
+    assert attributes == [field.name for field in OUTPUTS] + ["model_version", "class_names"]

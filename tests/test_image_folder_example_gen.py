@@ -9,13 +9,9 @@ import pytest
 import tensorflow as tf
 from conftest import encode, partial_run_nodes, png_header, run_cli, write_files
 
-from components.image_folder_example_gen.executor import (
-    ImageFile,
-    ImageFolderError,
-    assign_splits,
-    discover_layout,
-    validate_images,
-)
+from components.image_folder_example_gen.checks import validate_images
+from components.image_folder_example_gen.layout import ImageFile, ImageFolderError, discover_layout
+from components.image_folder_example_gen.splits import assign_splits
 
 
 def _jpeg_truncated():

@@ -920,3 +920,47 @@ def sensor_png(pixels) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_a_version_exported_before_an_optional_field_still_answers(
+    serving_dir, images, tmp_path, monkeypatch
+):
+    """A field added to the contract after a version was pushed is `optional`: that version's
+    answers carry it as None (null in V1, left out of V2), and every other field as before."""
+    import dataclasses
+    import shutil
+
+    import tensorflow as tf
+
+    from contract import prediction
+    from serving.served_model import ServedModel
+
+    source = serving_dir / MODEL / "1"
+    older = tmp_path / "1"
+    loaded = tf.saved_model.load(str(source))
+    signature = loaded.signatures[prediction.IMAGES_SIGNATURE]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=prediction.IMAGES_INPUT)])
+    def without_score(images):
+        outputs = dict(signature(**{prediction.IMAGES_INPUT: images}))
+        outputs.pop(prediction.SCORE.name)
+        return outputs
+
+    tf.saved_model.save(loaded, str(older), signatures={prediction.IMAGES_SIGNATURE: without_score})
+    shutil.copytree(source / "assets.extra", older / "assets.extra")
+    batch = list(images.values())[:2]
+    expected = ServedModel(1, str(source)).predict(batch)
+    with pytest.raises(ValueError, match="the model's answer lacks score"):
+        ServedModel(1, str(older)).predict(batch)  # while the field is required
+    later = tuple(
+        dataclasses.replace(field, optional=True) if field == prediction.SCORE else field
+        for field in prediction.OUTPUTS
+    )
+    monkeypatch.setattr(prediction, "OUTPUTS", later)
+    answered = ServedModel(1, str(older)).predict(batch)
+    assert [answer.score for answer in answered] == [None, None]
+    assert [dataclasses.replace(answer, score=None) for answer in expected] == answered
+    assert prediction.v1_body(answered)["predictions"][0][prediction.SCORE.name] is None
+    v2 = {"model_version": "1", "outputs": prediction.v2_tensors(answered)}
+    assert prediction.SCORE.name not in {tensor["name"] for tensor in v2["outputs"]}
+    assert prediction.from_v2(v2) == answered

@@ -33,6 +33,7 @@ from contract.artifact_properties import (
     COMPARED_WITH_SERVED,
     DUPLICATE_COUNT,
     EVAL_SPAN,
+    OLDER_EVAL_IN_TRAIN,
     PUSHED,
     PUSHED_DESTINATION,
     PUSHED_VERSION,
@@ -165,6 +166,11 @@ class RunSummary(_Record):
     spans: list[int] | None = Field(None, description="The spans read; null: no span folders.")
     newest_span: int | None = None
     eval_span: int | None = Field(None, description="The span the eval split comes from.")
+    older_eval_in_train: int | None = Field(
+        None,
+        description="Train examples that older spans of the window had set aside for eval "
+        "(evaluation is on the eval span); null: no span folders.",
+    )
     examples: dict[str, int] | None = Field(None, description="Examples per split.")
     rejected_files: int | None = None
     rejects_path: str | None = Field(None, description="JSON lines: path and reason.")
@@ -242,6 +248,7 @@ def summarize(
             summary.spans = json.loads(spans)
             summary.newest_span = max(summary.spans)
             summary.eval_span = int_property(examples, EVAL_SPAN)
+            summary.older_eval_in_train = int_property(examples, OLDER_EVAL_IN_TRAIN)
     if (statistics := artifact(roles.STATISTICS)) is not None:
         summary.examples = example_counts(statistics.uri)
     if (anomalies := artifact(roles.ANOMALIES)) is not None:

@@ -20,6 +20,8 @@ def describe(summary: RunSummary, components: bool = True) -> str:
         lines.append(f"Spans: {spans} (the eval split is span {summary.eval_span}'s)")
     if summary.examples is not None:
         counts = ", ".join(f"{split} {n}" for split, n in sorted(summary.examples.items()))
+        if summary.older_eval_in_train:
+            counts += f" ({summary.older_eval_in_train} of train: older spans' eval images)"
         lines.append(f"Examples: {counts}")
     if tuning := summary.tuning:
         best = tuning.trials[0].score if tuning.trials else None

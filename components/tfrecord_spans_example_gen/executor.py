@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -23,6 +22,7 @@ from components.beam_counters import committed_counters
 from components.example_gen_input import resolve_without_driver, write_input_record
 from components.spans import check_same_classes, span_window, window_from, write_spans
 from components.tfrecord_layout import SINGLE_SPLIT, read_labels, tfrecord_splits
+from contract.artifact_properties import OLDER_EVAL_IN_TRAIN
 from contract.data import EVAL, LABELS_FILE, SPLITS, TRAIN
 from modules import storage
 
@@ -45,11 +45,14 @@ def _sources(folder: str) -> list[tuple[str, str | None]]:
 
 def _split_record(
     record: bytes, split: str | None, eval_fraction: float, keep_eval: bool
-) -> Iterator[tuple[str, bytes]]:
-    """(split, record); an eval record of an older span is dropped, as eval is the newest's."""
+) -> tuple[str, bytes]:
+    """(split, record); an eval record of an older span is trained on, as eval is the
+    newest span's."""
     split = split or hashed_split(record, eval_fraction)
-    if keep_eval or split == TRAIN:
-        yield split, record
+    if not keep_eval and split == EVAL:
+        Metrics.counter(_METRICS, OLDER_EVAL_IN_TRAIN).inc()
+        return TRAIN, record
+    return split, record
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -91,7 +94,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | f"Read[{span},{index}]"
                     >> beam.io.ReadFromTFRecord(storage.beam_path(pattern))
                     | f"Split[{span},{index}]"
-                    >> beam.FlatMap(_split_record, split, eval_fraction, span == newest)
+                    >> beam.Map(_split_record, split, eval_fraction, span == newest)
                 )
         by_split = (
             records
@@ -115,6 +118,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as handle:
                 handle.write("".join(f"{name}\n" for name in labels[newest]))
         write_spans(examples, list(window))
+        examples.set_int_custom_property(OLDER_EVAL_IN_TRAIN, counts.get(OLDER_EVAL_IN_TRAIN, 0))
         write_input_record(exec_properties, examples)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
