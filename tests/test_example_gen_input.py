@@ -15,6 +15,7 @@ from tfx.types import standard_artifacts
 from components.example_gen_input import Driver, folder_fingerprint
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.image_folder_example_gen.executor import Executor
+from contract.artifact_properties import OLDER_EVAL_IN_TRAIN
 from pipelines.stages import _hash_split
 
 SPANS = {
@@ -67,7 +68,10 @@ def test_without_a_driver_the_executor_records_the_span_and_fingerprint(root, tm
     assert fingerprint == folder_fingerprint(root) and fingerprint.startswith("files:16,")
     assert json.loads(examples.get_string_custom_property("spans")) == [1, 2]
     counts = json.loads(examples.get_string_custom_property("split_counts"))
-    assert sum(counts.values()) == 6 + 8  # span 1: its train images (3 of 4 a class); span 2: all
+    # Span 1 all 8 to train, those its hash split set aside for eval (1 of 4 a class) too,
+    # as eval is span 2's; span 2 all 8.
+    assert sum(counts.values()) == 8 + 8
+    assert examples.get_int_custom_property(OLDER_EVAL_IN_TRAIN) == 2
     written = tf.io.gfile.glob(str(tmp_path / "out" / "Split-*" / "*"))
     assert written, "no examples written"
 
