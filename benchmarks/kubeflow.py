@@ -26,7 +26,7 @@ def _strict_runs(work: Path, data: Path) -> dict:
     from s3_server import shared_server, stop_shared_server
 
     from pipelines.config import build_config
-    from pipelines.kubeflow_runner import compile_pipeline
+    from pipelines.kubeflow.runner import compile_pipeline
 
     server = shared_server(work / "s3")
     try:

@@ -4,7 +4,7 @@ measured alternately in the same run of this script.
 The model is the canonical AlexNet (227x227, full width) pushed by a short real pipeline
 run (benchmarks/serve.py). The images are IMAGES demo images (class folders).
 - loop: `ServedModel.predict` on batches of 32, reading each batch's files first;
-- predict-batch: the command's job (`pipelines.predict_batch.run_job`, Beam's in-process
+- predict-batch: the command's job (`pipelines.batch.job.run_job`, Beam's in-process
   DirectRunner, RunInference with batches of up to 32): listing, reading, the decode check,
   inference and the JSON lines;
 - predict-batch with two Beam workers (`--direct_num_workers=2`, multi_processing), each of
@@ -40,8 +40,9 @@ def loop_seconds(model, paths: list[Path]) -> float:
 
 
 def job_seconds(data: Path, choice, out: Path, beam_args: list[str]) -> float:
-    from pipelines.batch_inputs import find_inputs
-    from pipelines.predict_batch import read_lines, run_job
+    from pipelines.batch.agreement import read_lines
+    from pipelines.batch.inputs import find_inputs
+    from pipelines.batch.job import run_job
 
     started = time.perf_counter()
     run_job(find_inputs(str(data)), choice, str(out), 3, beam_args)
@@ -54,8 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serving-dir", help="Holds a pushed canonical model already.")
     args = parser.parse_args()
+    from pipelines.batch.job import choose_model
     from pipelines.demo_data import write_demo_dataset
-    from pipelines.predict_batch import choose_model
     from serving.served_model import ServedModel
 
     with tempfile.TemporaryDirectory() as folder:

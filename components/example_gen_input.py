@@ -20,7 +20,7 @@ from tfx import types
 from tfx.components.example_gen import driver as example_gen_driver
 from tfx.components.example_gen import input_processor, utils
 from tfx.proto import example_gen_pb2, range_config_pb2
-from tfx.types import standard_component_specs
+from tfx.types import artifact_utils, standard_component_specs
 
 from components.spans import span_folders
 from contract.data import INPUT_FILE
@@ -103,3 +103,13 @@ def resolve_without_driver(
     resolved = Driver(None).resolve_exec_properties(dict(exec_properties), None, None)
     example_gen_driver.update_output_artifact(resolved, examples.mlmd_artifact)
     return resolved
+
+
+def examples_and_properties(
+    output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
+) -> tuple[types.Artifact, dict[str, Any]]:
+    """An ExampleGen executor's Examples artifact and its exec properties, resolved."""
+    examples = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.EXAMPLES_KEY]
+    )
+    return examples, resolve_without_driver(exec_properties, examples)

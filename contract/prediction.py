@@ -34,6 +34,8 @@ class Field:
     datatype: str  # in the V2 (Open Inference) protocol
     per_class: bool = False  # shape [batch, classes] rather than [batch]
     optional: bool = False  # exports from before the field lack it
+    # In the one-line records of a prediction: batch job lines, the request log, `predict`.
+    in_records: bool = True
 
     def read(self, value: Any) -> Any:
         """One image's value as Python: str, int, float, or a list of floats per class."""
@@ -44,9 +46,9 @@ class Field:
 
 
 CLASS_NAME = Field("class_name", "BYTES")
-CLASS_ID = Field("class_id", "INT64")
+CLASS_ID = Field("class_id", "INT64", in_records=False)
 SCORE = Field("score", "FP32")  # the probability of class_id
-PROBABILITIES = Field("probabilities", "FP32", per_class=True)
+PROBABILITIES = Field("probabilities", "FP32", per_class=True, in_records=False)
 OUTPUTS = (CLASS_NAME, CLASS_ID, SCORE, PROBABILITIES)
 BULK_OUTPUTS = (CLASS_ID, SCORE, PROBABILITIES)  # of BULK_SIGNATURE
 OUTPUTS_BY_NAME = {field.name: field for field in OUTPUTS}
@@ -93,6 +95,18 @@ def from_columns(
 def _cell(columns: Mapping[str, Sequence[Any]], field: Field, index: int) -> Any:
     column = columns.get(field.name)
     return None if column is None else column[index]
+
+
+def record(prediction: Prediction, digits: int | None = None) -> dict[str, Any]:
+    """The fields of a prediction's one-line records ({class_name, score, ...}), floats
+    rounded to `digits` if given."""
+    values = {field.name: getattr(prediction, field.name) for field in OUTPUTS if field.in_records}
+    if digits is None:
+        return values
+    return {
+        name: round(value, digits) if isinstance(value, float) else value
+        for name, value in values.items()
+    }
 
 
 def _columns(predictions: Sequence[Prediction]) -> dict[str, list[Any]]:

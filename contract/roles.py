@@ -1,6 +1,6 @@
-"""The artifact roles of a run: the fields of the pipeline's Wiring (pipelines/stages.py),
+"""The artifact roles of a run: channel fields of the pipeline's Wiring (pipelines/wiring.py)
 by which the run summary, the report and the Kubeflow compiler find each artifact.
-tests/test_stages.py keeps this list and the Wiring's fields the same."""
+tests/test_layers.py checks that each is a Wiring field."""
 
 EXAMPLES = "examples"
 STATISTICS = "statistics"

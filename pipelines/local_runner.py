@@ -21,9 +21,9 @@ from components.run_report.summary import ComponentRun, RunSummary
 from modules import storage
 from pipelines.config import PipelineConfig, new_run_id
 from pipelines.data_facts import inspect_data
-from pipelines.lineage import RunLineage, open_store
+from pipelines.history.lineage import RunLineage, open_store
+from pipelines.history.summary import build_summary
 from pipelines.pipeline import create_pipeline, wire
-from pipelines.run_summary import build_summary
 
 ORCHESTRATORS = ("local", "beam")
 

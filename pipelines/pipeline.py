@@ -17,11 +17,12 @@ from tfx import v1 as tfx
 from pipelines import stages
 from pipelines.config import PipelineConfig
 from pipelines.data_facts import DataFacts
+from pipelines.wiring import Stage, Wiring
 
 
 @dataclasses.dataclass(frozen=True)
 class StageEntry:
-    build: stages.Stage
+    build: Stage
     # A PipelineConfig field that switches the stage on when set (a flag, or a path); None:
     # always on.
     enabled_by: str | None = None
@@ -46,9 +47,9 @@ STAGES: tuple[StageEntry, ...] = (
 )
 
 
-def wire(config: PipelineConfig, data: DataFacts) -> stages.Wiring:
+def wire(config: PipelineConfig, data: DataFacts) -> Wiring:
     """Every enabled stage, in order, on one set of channels."""
-    wiring = stages.Wiring()
+    wiring = Wiring()
     for entry in STAGES:
         if entry.enabled(config):
             entry.build(wiring, config, data)
@@ -67,7 +68,7 @@ def _beam_pipeline_args(beam_args: list[str]) -> list[str]:
 
 
 def create_pipeline(
-    config: PipelineConfig, wiring: stages.Wiring, metadata_connection_config: Any | None = None
+    config: PipelineConfig, wiring: Wiring, metadata_connection_config: Any | None = None
 ) -> tfx.dsl.Pipeline:
     """The wired stages as a TFX pipeline.
 

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 
-from contract.prediction import Prediction
+from contract.prediction import Prediction, record
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ class RequestLog:
         line = json.dumps(
             {
                 "file": name,
-                "class_name": prediction.class_name,
-                "score": prediction.score,
+                **record(prediction),
                 "model_version": prediction.model_version,
                 "time": when,
             }

@@ -14,7 +14,7 @@ PIPELINE_MODULES = [
     "pipelines.cli",
     "pipelines.local_runner",
     "tfx.components.trainer.executor",
-    "pipelines.kubeflow_entrypoint",
+    "pipelines.kubeflow.entrypoint",
 ]
 
 

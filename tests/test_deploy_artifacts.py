@@ -37,7 +37,7 @@ def test_commands_the_compiled_spec_runs_exist_here():
     import importlib
 
     for module in (
-        "pipelines.kubeflow_entrypoint",
+        "pipelines.kubeflow.entrypoint",
         "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver",
     ):
         importlib.import_module(module)

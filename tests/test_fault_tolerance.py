@@ -156,7 +156,7 @@ def test_the_later_run_pushes_the_kept_model(drill, node_id):
 def test_the_store_lists_every_completed_execution(drill):
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipelines.lineage import open_store
+    from pipelines.history.lineage import open_store
 
     store = open_store(str(drill["root"] / "pipeline_root" / "metadata.sqlite"))
     executions = store.get_executions()
@@ -171,7 +171,7 @@ def test_the_store_lists_every_completed_execution(drill):
         for artifact in store.get_artifacts_by_id(outputs):
             assert Path(artifact.uri).exists(), artifact.uri
     # Each component a run's summary calls complete is a complete execution in the store.
-    from pipelines.lineage import RunLineage
+    from pipelines.history.lineage import RunLineage
 
     for path in (drill["root"] / "runs").glob("*/summary.json"):
         summary = json.loads(path.read_text())

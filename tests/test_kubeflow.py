@@ -92,7 +92,7 @@ def test_every_task_runs_our_entrypoint_with_its_input_types(compiled):
     for name, task in spec["root"]["dag"]["tasks"].items():
         component = spec["components"][task["componentRef"]["name"]]
         container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
-        assert container["command"] == ["python", "-m", "pipelines.kubeflow_entrypoint"], name
+        assert container["command"] == ["python", "-m", "pipelines.kubeflow.entrypoint"], name
         args = container["args"]
         inputs_spec = json.loads(args[args.index("--json_serialized_inputs_spec_args") + 1])
         expected = component.get("inputDefinitions", {}).get("artifacts", {})

@@ -68,11 +68,11 @@ def test_no_file_but_stages_spells_a_node_id(demo_dir):
     assert not spelled, spelled
 
 
-def test_the_roles_are_the_wirings_channels():
+def test_every_named_role_is_a_wiring_channel():
     import dataclasses
 
     from contract.roles import ROLES
-    from pipelines.stages import Wiring
+    from pipelines.wiring import Wiring
 
     channels = [f.name for f in dataclasses.fields(Wiring) if f.name not in ("components", "gates")]
-    assert list(ROLES) == channels
+    assert set(ROLES) <= set(channels), set(ROLES) - set(channels)

@@ -56,7 +56,7 @@ def test_the_stage_runs_locally_and_shows_in_the_summary(
 
 
 def test_the_stage_is_a_task_of_the_compiled_spec(with_dummy_stage, demo_dir, tmp_path, node_id):
-    from pipelines.kubeflow_runner import compile_pipeline
+    from pipelines.kubeflow.runner import compile_pipeline
 
     output = tmp_path / "spec.yaml"
     compile_pipeline(_config(demo_dir, tmp_path, True), "example.com/alexnet:1", str(output), 0)

@@ -39,7 +39,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.beam_counters import committed_counters
-from components.example_gen_input import resolve_without_driver, write_input_record
+from components.example_gen_input import examples_and_properties, write_input_record
 from components.image_folder_example_gen.checks import route_checked
 from components.image_folder_example_gen.examples import to_examples
 from components.image_folder_example_gen.layout import (
@@ -83,17 +83,14 @@ def _reject_line(image: ImageFile) -> str:
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Reads a class-folder image dataset into train and eval tf.Example splits."""
 
-    def Do(
+    def Do(  # noqa: N802 (TFX API)
         self,
-        input_dict: dict[str, list[types.Artifact]],  # noqa: N802 (TFX API)
+        input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY]
-        )
-        exec_properties = resolve_without_driver(exec_properties, examples)
+        examples, exec_properties = examples_and_properties(output_dict, exec_properties)
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         window_spans = window_from(exec_properties)
         if options_from(exec_properties).get(UNLABELLED_KEY):

@@ -1,6 +1,6 @@
 """The run summary: a typed record of one run, assembled from its artifacts, by role.
 
-The local runner finds the artifacts in MLMD (pipelines/run_summary.py); on Kubeflow the
+The local runner finds the artifacts in MLMD (pipelines/history/summary.py); on Kubeflow the
 RunReport step gets them as its inputs. `RunSummary.model_json_schema()` is its JSON
 schema, committed as `docs/summary.schema.json`; each local run writes
 `runs/<run_id>/summary.json` in that shape. A stage that did not run leaves its fields null.

@@ -19,7 +19,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.beam_counters import committed_counters
-from components.example_gen_input import resolve_without_driver, write_input_record
+from components.example_gen_input import examples_and_properties, write_input_record
 from components.spans import check_same_classes, span_window, window_from, write_spans
 from components.tfrecord_layout import SINGLE_SPLIT, read_labels, tfrecord_splits
 from contract.artifact_properties import OLDER_EVAL_IN_TRAIN
@@ -63,10 +63,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY]
-        )
-        exec_properties = resolve_without_driver(exec_properties, examples)
+        examples, exec_properties = examples_and_properties(output_dict, exec_properties)
         root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         window = span_window(
             root,

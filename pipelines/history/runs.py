@@ -12,7 +12,7 @@ import datetime
 from components.run_report.artifact_facts import evaluation_facts
 from components.run_report.summary import int_property, string_property
 from contract.artifact_properties import BLESSED, PUSHED, PUSHED_VERSION
-from pipelines.lineage import open_store, recorded_runs
+from pipelines.history.lineage import open_store, recorded_runs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from components.run_report.summary import ComponentRun, RunSummary, summarize
-from pipelines.lineage import RunLineage
-from pipelines.stages import ArtifactSource
+from pipelines.history.lineage import RunLineage
+from pipelines.wiring import ArtifactSource
 
 
 def build_summary(

@@ -22,7 +22,7 @@ ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.
 
 DEFAULT_OUTPUT = "kubeflow/alexnet_pipeline.yaml"
 # Every task's command: TFX's entrypoint fitted to what the open-source backend hands it.
-ENTRYPOINT = ["python", "-m", "pipelines.kubeflow_entrypoint"]
+ENTRYPOINT = ["python", "-m", "pipelines.kubeflow.entrypoint"]
 S3_SECRET_KEYS = {"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}
 # Requests per task; the tasks that train AlexNet (the Trainer, the Tuner's trials) also get
 # the GPUs.

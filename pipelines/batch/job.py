@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -28,18 +27,18 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.ml.inference.tensorflow_inference import TFModelHandlerTensor
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
+from contract import prediction as contract_prediction
 from contract.data import CLASS_NAME_KEY, IMAGE_KEY, LABEL_KEY, PATH_KEY, is_remote
 from contract.model_files import CLASS_NAMES_FILE
 from contract.prediction import Prediction
 from contract.progress import PROGRESS_LOGGER, ScoringProgress
 from modules.image_check import UndecodableImage, decoded_sizes
-from pipelines.batch_inputs import BatchInput, ImageFolderInput, TFRecordInput
+from pipelines.batch.inputs import BatchInput, ImageFolderInput, TFRecordInput
 from serving import layout
 from serving.served_model import ServedModel
 
@@ -177,8 +176,7 @@ def _line(
     prediction: Prediction = result.inference
     record = {
         "path": path,
-        "class_name": prediction.class_name,
-        "score": round(prediction.score, 6),
+        **contract_prediction.record(prediction, digits=6),
         "top_k": [
             {"class_name": name, "probability": round(probability, 6)}
             for name, probability in prediction.top_k(top_k)
@@ -315,42 +313,3 @@ def run_job(
             beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline,
         ):
             build(pipeline, found, choice, out, top_k, progress_dir)
-
-
-def read_lines(out: str) -> list[dict[str, Any]]:
-    """The job's JSON lines (Beam's file systems: local, gs://, s3://; .gz decompressed)."""
-    with FileSystems.open(out) as handle:
-        return [json.loads(line) for line in io.TextIOWrapper(handle) if line.strip()]
-
-
-@dataclasses.dataclass(frozen=True)
-class Agreement:
-    """How the predictions of labelled images compare with their labels."""
-
-    labelled: int
-    accuracy: float
-    classes: list[str]
-    matrix: list[list[int]]  # rows: true class; columns: predicted class
-
-
-def agreement(lines: list[dict[str, Any]], class_names: Sequence[str]) -> Agreement | None:
-    """Accuracy and the confusion matrix over the lines with a label; None without any."""
-    pairs = [(line["label"], line["class_name"]) for line in lines if "label" in line]
-    if not pairs:
-        return None
-    classes = list(class_names) + sorted({label for label, _ in pairs} - set(class_names))
-    matrix = [[0] * len(classes) for _ in classes]
-    for label, predicted in pairs:
-        matrix[classes.index(label)][classes.index(predicted)] += 1
-    correct = sum(label == predicted for label, predicted in pairs)
-    return Agreement(len(pairs), correct / len(pairs), classes, matrix)
-
-
-def format_matrix(found: Agreement) -> str:
-    width = max(8, *(len(name) + 1 for name in found.classes))
-    header = " " * width + "".join(f"{name:>{width}}" for name in found.classes)
-    rows = [
-        f"{name:<{width}}" + "".join(f"{count:>{width}}" for count in counts)
-        for name, counts in zip(found.classes, found.matrix, strict=True)
-    ]
-    return "\n".join(["rows: true class, columns: predicted", header, *rows])

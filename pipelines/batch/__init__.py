@@ -1,0 +1,1 @@
+"""Batch scoring: `alexnet-tfx predict-batch`, a Beam job around RunInference."""
