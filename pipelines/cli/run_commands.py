@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from contract.data import is_remote
+from modules.cli_flags import dataclass_options, with_options
+from modules.hyperparameters import Hyperparameters
 from modules.native_output import quiet
 from pipelines.cli.options import (
     pipeline_config,
@@ -16,10 +20,21 @@ from pipelines.cli.options import (
 from pipelines.config import PipelineConfig, build_config
 
 
+def _architecture_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The hyperparameters that shape the network, with their defaults."""
+    names = {"image_size", "width_multiplier"}
+    return with_options(dataclass_options(Hyperparameters, with_defaults=True, only=names), command)
+
+
+def _location_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Where a run's outputs are, as the config names them."""
+    names = {"output_root", "pipeline_root"}
+    return with_options(dataclass_options(PipelineConfig, with_defaults=False, only=names), command)
+
+
 @click.command()
 @click.option("--num-classes", type=int, default=1000, show_default=True)
-@click.option("--image-size", type=int, default=227, show_default=True)
-@click.option("--width-multiplier", type=float, default=1.0, show_default=True)
+@_architecture_options
 @click.option(
     "--png",
     type=click.Path(dir_okay=False, writable=True),
@@ -161,8 +176,7 @@ def _check_writable(config: PipelineConfig) -> None:
 
 
 @click.command()
-@click.option("--pipeline-root", help="Default: outputs/pipeline_root.")
-@click.option("--output-root", help="Where outputs go unless overridden (default: outputs).")
+@_location_options
 @user_errors
 def runs(pipeline_root: str | None, output_root: str | None) -> None:
     """List past runs from the pipeline's ML Metadata store."""
