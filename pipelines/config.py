@@ -116,6 +116,11 @@ class PipelineConfig:
         False, "Stop the run, non-zero, before training if the data has anomalies."
     )
     min_accuracy: float = setting(0.9, "Bless only at or above this eval accuracy.")
+    chance_margin: float = setting(
+        0.0,
+        "Bless only a model whose eval accuracy beats always answering the eval split's largest "
+        "class by more than this (0: it must beat it; negative: no such check).",
+    )
     regression_epsilon: float = 0.01
     # The serving check: the candidate in the model server before it is pushed.
     serving_latency_budget_ms: float = 1000.0  # p50 of single-image requests
@@ -244,7 +249,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             eval_steps=2,
             learning_rate=1e-3,
         ),
+        # No accuracy gates: a tiny model tests the plumbing, not the accuracy.
         "min_accuracy": 0.0,
+        "chance_margin": -1.0,
     },
     # The canonical AlexNet, sized to finish on a 2-core CPU in minutes.
     "demo": {},

@@ -1,8 +1,11 @@
-"""The TFMA configuration: accuracy gates the push, absolutely and against the served baseline."""
+"""The TFMA configuration: accuracy gates the push, absolutely, against the served baseline,
+and against chance (always answering the eval split's largest class, modules/chance_line.py)."""
 
 from __future__ import annotations
 
 from tensorflow_model_analysis.proto import config_pb2 as tfma
+
+from modules import chance_line
 
 
 def eval_config(
@@ -12,7 +15,10 @@ def eval_config(
     num_classes: int,
     min_accuracy: float,
     regression_epsilon: float,
+    chance_margin: float,
 ) -> tfma.EvalConfig:
+    """`chance_margin`: the accuracy must beat chance by more than this; negative: the chance
+    line is reported, not gated."""
     accuracy = tfma.MetricConfig(
         class_name="SparseCategoricalAccuracy",
         # Thresholds apply to the overall slice; per-class slices are reported, not gated.
@@ -29,6 +35,15 @@ def eval_config(
             )
         ],
     )
+    over_chance = tfma.MetricConfig(class_name="AccuracyOverChance", module=chance_line.__name__)
+    if chance_margin >= 0:
+        over_chance.threshold.CopyFrom(
+            tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(
+                    lower_bound={"value": chance_margin + chance_line.STRICTLY_ABOVE}
+                )
+            )
+        )
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -43,6 +58,7 @@ def eval_config(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     accuracy,
+                    over_chance,
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
             ),

@@ -221,6 +221,7 @@ def evaluate(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
                 num_classes=data.num_classes,
                 min_accuracy=config.min_accuracy,
                 regression_epsilon=config.regression_epsilon,
+                chance_margin=config.chance_margin,
             ),
         ).with_id("Evaluator")
     )

@@ -154,3 +154,36 @@ def test_smallest_image_size_is_67():
 def test_invalid_arguments_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_alexnet(**kwargs)
+
+
+def test_the_chance_line_metric_counts_the_largest_class():
+    """TFMA's combiner contract, run on hand-made examples: accuracy minus the share of the
+    largest true class, and that share."""
+    import tensorflow_model_analysis as tfma
+
+    from modules.chance_line import ACCURACY_OVER_CHANCE, CHANCE_ACCURACY, AccuracyOverChance
+
+    (computation,) = AccuracyOverChance().computations()
+    combiner = computation.combiner
+
+    def fed(pairs):
+        counts = combiner.create_accumulator()
+        for label, probabilities in pairs:
+            element = tfma.metrics.StandardMetricInputs(
+                labels=np.array([label]),
+                predictions=np.array(probabilities),
+                example_weights=np.array([1.0]),
+            )
+            counts = combiner.add_input(counts, element)
+        return counts
+
+    always_zero = [(0, [0.9, 0.1]), (0, [0.8, 0.2]), (0, [0.6, 0.4]), (1, [0.7, 0.3])]
+    halves = [fed(always_zero[:2]), fed(always_zero[2:])]
+    found = {
+        key.name: value
+        for key, value in combiner.extract_output(combiner.merge_accumulators(halves)).items()
+    }
+    assert found == {ACCURACY_OVER_CHANCE: 0.0, CHANCE_ACCURACY: 0.75}  # a tie, exactly
+    right = [(0, [0.9, 0.1]), (0, [0.8, 0.2]), (0, [0.6, 0.4]), (1, [0.3, 0.7])]
+    found = {key.name: value for key, value in combiner.extract_output(fed(right)).items()}
+    assert found == {ACCURACY_OVER_CHANCE: 0.25, CHANCE_ACCURACY: 0.75}

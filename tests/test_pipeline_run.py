@@ -118,7 +118,8 @@ def unreachable_threshold(identical_rerun, workspace, first_run):
     # Perfect accuracy, which the served model's evaluation fell short of.
     assert first_run[0]["metrics"]["accuracy"] < 1
     before = workspace.served()
-    summary, result = workspace.run("--min-accuracy", "1")
+    # And a chance margin no model can clear: accuracy 1 beats chance by less than 1.
+    summary, result = workspace.run("--min-accuracy", "1", "--chance-margin", "1")
     return summary, result, before
 
 
@@ -133,6 +134,20 @@ def test_unmet_threshold_is_not_blessed_nor_pushed(unreachable_threshold, worksp
     assert summary["serving_check"]["checked"] is False
     assert "Serving check: not run: the Evaluator did not bless the candidate" in result.stdout
     assert summary["components"][node_id("model")]["status"] == "cached"
+
+
+def test_the_chance_line_is_reported_and_gates_when_asked(first_run, unreachable_threshold):
+    """The chance line is the eval split's largest class share, which the confusion matrix's
+    rows (true classes) give independently; the tiny preset reports it without gating."""
+    summary, result = first_run
+    rows = [sum(row) for row in summary["confusion_matrix"]]
+    assert summary["metrics"]["chance_accuracy"] == pytest.approx(max(rows) / sum(rows))
+    assert f"(chance: {max(rows) / sum(rows):.4f}, always the largest class)" in result.stdout
+    assert not any("chance" in failure for failure in summary["failed_thresholds"])
+    gated, output, _ = unreachable_threshold
+    (line,) = [failure for failure in gated["failed_thresholds"] if "chance" in failure]
+    assert "not by more than 1.0000 (chance_margin): no better than chance" in line
+    assert line in output.stdout and gated["blessed"] is False
 
 
 @pytest.fixture(scope="session")

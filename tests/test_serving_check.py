@@ -122,6 +122,7 @@ def test_candidate_tfma_blesses_but_the_server_cannot_serve_is_never_pushed(
             num_classes=2,
             min_accuracy=0.0,
             regression_epsilon=0.01,
+            chance_margin=-1.0,
         ),
     )
     check = ServingCheck(

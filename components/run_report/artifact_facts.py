@@ -15,6 +15,7 @@ from components.evaluation_metrics import ACCURACY, candidate_name, overall_metr
 from components.serving_check.executor import RESULT_FILE as SERVING_CHECK_RESULT_FILE
 from contract.model_files import HISTORY_FILE
 from contract.prediction import CLASS_ID
+from modules.chance_line import ACCURACY_OVER_CHANCE, CHANCE_ACCURACY, STRICTLY_ABOVE
 from modules.tuner import OBJECTIVE
 from serving.layout import read_class_names
 
@@ -132,6 +133,12 @@ def _describe_failure(failure: Any) -> str:
             f"change is {allowed:+.4f} or better"
         )
     bound = threshold.value_threshold.lower_bound.value
+    if name == ACCURACY_OVER_CHANCE:
+        margin = max(0.0, bound - STRICTLY_ABOVE)
+        return (
+            f"accuracy beats always answering the largest class by {value:+.4f}, not by more "
+            f"than {margin:.4f} (chance_margin): no better than chance"
+        )
     return f"{name} {value:.4f} is below the minimum {bound:.4f} (min_accuracy)"
 
 
@@ -151,6 +158,7 @@ def evaluation_facts(uri: str, classes: list[str] | None) -> dict[str, Any] | No
     class_ids = sorted({key[2] for key in overall if key[2] is not None})
     metrics = {
         "accuracy": overall.get((candidate, ACCURACY, None)),
+        "chance_accuracy": overall.get((candidate, CHANCE_ACCURACY, None)),
         "example_count": int(overall.get((candidate, "example_count", None)) or 0),
         "per_class": {
             name(class_id): {

@@ -238,6 +238,7 @@ def write_report(summary: RunSummary, path: str, settings: ReportSettings) -> st
     if metrics:
         overview[1:1] = [
             ("eval accuracy", _fmt(metrics.accuracy)),
+            ("chance (always the largest class)", _fmt(metrics.chance_accuracy)),
             ("baseline accuracy", _fmt(summary.baseline_accuracy)),
             ("eval examples", str(metrics.example_count)),
         ]

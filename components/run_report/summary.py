@@ -142,6 +142,11 @@ class Drift(_Record):
 
 class Metrics(_Record):
     accuracy: float | None = Field(description="Candidate's accuracy on the eval split.")
+    chance_accuracy: float | None = Field(
+        None,
+        description="The accuracy of always answering the eval split's largest class; null: "
+        "not measured (an evaluation before the chance line).",
+    )
     example_count: int
     per_class: dict[str, ClassMetrics]
 

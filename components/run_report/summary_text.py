@@ -51,6 +51,11 @@ def describe(summary: RunSummary, components: bool = True) -> str:
         lines.append(
             f"Eval accuracy: {metrics.accuracy:.4f} on {metrics.example_count} examples"
             + (
+                f" (chance: {metrics.chance_accuracy:.4f}, always the largest class)"
+                if metrics.chance_accuracy is not None
+                else ""
+            )
+            + (
                 f" (served baseline v{summary.baseline_version}: {baseline:.4f})"
                 if baseline is not None
                 else " (no served baseline)"
