@@ -37,11 +37,15 @@ def eval_config(
     )
     over_chance = tfma.MetricConfig(class_name="AccuracyOverChance", module=chance_line.__name__)
     if chance_margin >= 0:
-        over_chance.threshold.CopyFrom(
-            tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(
-                    lower_bound={"value": chance_margin + chance_line.STRICTLY_ABOVE}
-                )
+        # The overall slice only: within one class's slice, chance is 1.
+        over_chance.per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(
+                        lower_bound={"value": chance_margin + chance_line.STRICTLY_ABOVE}
+                    )
+                ),
             )
         )
     return tfma.EvalConfig(

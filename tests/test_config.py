@@ -197,3 +197,28 @@ def test_an_unwritable_output_folder_is_one_line_naming_the_flag(tmp_path, flag,
     assert line.startswith(f"Error: {flag} {locked}") and "Read-only file system" in line, line
     assert "choose a folder you can write to" in line
     assert result.stdout == ""  # no run started, no log promised
+
+
+def test_the_chance_gate_is_on_the_overall_slice_only():
+    """Within one true class's slice the largest class is all of it: a gate there would
+    refuse every model that misses a single image of that class."""
+    from pipelines.eval_config import eval_config
+
+    config = eval_config("label", "serving_examples", "probabilities", 2, 0.9, 0.01, 0.0)
+    (metric,) = [
+        m
+        for spec in config.metrics_specs
+        for m in spec.metrics
+        if m.class_name == "AccuracyOverChance"
+    ]
+    (gate,) = metric.per_slice_thresholds
+    assert list(gate.slicing_specs) == [type(gate.slicing_specs[0])()]
+    assert gate.threshold.value_threshold.lower_bound.value > 0
+    assert not metric.HasField("threshold")
+    off = eval_config("label", "serving_examples", "probabilities", 2, 0.9, 0.01, -1.0)
+    assert not any(
+        m.per_slice_thresholds
+        for s in off.metrics_specs
+        for m in s.metrics
+        if m.class_name == "AccuracyOverChance"
+    )
