@@ -146,7 +146,7 @@ def test_the_chance_line_is_reported_and_gates_when_asked(first_run, unreachable
     assert not any("chance" in failure for failure in summary["failed_thresholds"])
     gated, output, _ = unreachable_threshold
     (line,) = [failure for failure in gated["failed_thresholds"] if "chance" in failure]
-    assert "not by more than 1.0000 (chance_margin): no better than chance" in line
+    assert "not by more than 1.0000 (chance_margin)" in line
     assert line in output.stdout and gated["blessed"] is False
 
 

@@ -135,9 +135,10 @@ def _describe_failure(failure: Any) -> str:
     bound = threshold.value_threshold.lower_bound.value
     if name == ACCURACY_OVER_CHANCE:
         margin = max(0.0, bound - STRICTLY_ABOVE)
+        verdict = "" if margin else ": no better than chance"
         return (
             f"accuracy beats always answering the largest class by {value:+.4f}, not by more "
-            f"than {margin:.4f} (chance_margin): no better than chance"
+            f"than {margin:.4f} (chance_margin){verdict}"
         )
     return f"{name} {value:.4f} is below the minimum {bound:.4f} (min_accuracy)"
 
