@@ -5,6 +5,7 @@ pipeline config)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Collection
@@ -103,3 +104,16 @@ def with_options(options: list[Callable[..., Any]], command: Callable[..., Any])
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turns expected user mistakes into a one-line error on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ValueError, OSError) as error:  # OSError: files, buckets, connections
+            raise click.ClickException(str(error)) from error
+
+    return wrapper

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from modules.cli_flags import dataclass_options, with_options
+from modules.cli_flags import dataclass_options, user_errors, with_options
 from modules.native_output import quiet
 from serving.options import ServingOptions
 
@@ -16,17 +16,15 @@ from serving.options import ServingOptions
 def serve_command(default_serving_dir: Callable[[], str] | None = None) -> click.Command:
     """The `serve` command; without `default_serving_dir`, --serving-dir is required."""
 
+    @user_errors
     def serve(serving_dir: str | None, verbose: bool, **settings: Any) -> None:
         """Serve the newest pushed version over KServe's V1 and V2 protocols, reloading new ones."""
-        try:
-            options = ServingOptions(serving_dir=serving_dir or default_serving_dir(), **settings)
-            with quiet(verbose):
-                from serving.server import check_ports_free, prepare
+        options = ServingOptions(serving_dir=serving_dir or default_serving_dir(), **settings)
+        with quiet(verbose):
+            from serving.server import check_ports_free, prepare
 
-                check_ports_free(options)
-                server = prepare(options)
-        except (ValueError, OSError) as error:  # settings, files, ports: one line
-            raise click.ClickException(str(error)) from error
+            check_ports_free(options)
+            server = prepare(options)
         click.echo(
             f"Serving {options.model_name} version {server.version} ({server.path}) at "
             f"http://{options.host}:{options.port} (V1 and V2; /metrics); "

@@ -10,24 +10,10 @@ from typing import Any
 
 import click
 
-from modules.cli_flags import dataclass_options, with_options
+from modules.cli_flags import dataclass_options, user_errors, with_options
 from modules.hyperparameters import Hyperparameters
 from pipelines.config import PRESETS, PipelineConfig, build_config
 from serving.options import ServingOptions
-
-
-def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turns expected user mistakes into a one-line error on stderr and exit code 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (ValueError, OSError) as error:  # OSError: files, buckets, connections
-            raise click.ClickException(str(error)) from error
-
-    return wrapper
-
 
 HYPERPARAMETERS = [field.name for field in dataclasses.fields(Hyperparameters)]
 (beam_arg_option,) = dataclass_options(PipelineConfig, with_defaults=False, only={"beam_args"})
