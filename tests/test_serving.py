@@ -683,19 +683,20 @@ class Load(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.image = url, image
         self.stop = threading.Event()
-        self.answers = []  # (time, status, version)
+        self.answers = []  # (sent, answered, status, version)
         self.lock = threading.Lock()
 
     def client_loop(self):
         body = {"instances": [{"b64": b64(self.image)}]}
         with httpx.Client(base_url=self.url, timeout=60) as client:
             while not self.stop.is_set():
+                sent = time.time()
                 try:
                     response = client.post(f"/v1/models/{MODEL}:predict", json=body)
                     version = response.json().get("model_version") if response.is_success else None
-                    answer = (time.time(), response.status_code, version)
+                    answer = (sent, time.time(), response.status_code, version)
                 except httpx.HTTPError as error:
-                    answer = (time.time(), repr(error), None)
+                    answer = (sent, time.time(), repr(error), None)
                 with self.lock:
                     self.answers.append(answer)
                 time.sleep(0.02)
@@ -708,7 +709,18 @@ class Load(threading.Thread):
             worker.join()
 
     def first_time_serving(self, version):
-        return min((t for t, _, v in self.answers if v == version), default=None)
+        return min((t for _, t, _, v in self.answers if v == version), default=None)
+
+    def versions_sent_after(self, moment):
+        """Versions that answered requests sent after MOMENT. A request already in flight
+        then may still finish on the old version; one sent later must not."""
+        return {v for sent, _, _, v in self.answers if sent > moment}
+
+    def rate(self):
+        return len(self.answers) / (self.answers[-1][1] - self.answers[0][1])
+
+    def failures(self):
+        return [a for a in self.answers if a[2] != 200]
 
 
 def test_hot_reload_under_load(server, serving_dir, images):
@@ -731,14 +743,11 @@ def test_hot_reload_under_load(server, serving_dir, images):
     load.stop.set()
     load.join()
 
-    answers = load.answers
-    elapsed = answers[-1][0] - answers[0][0]
-    assert len(answers) / elapsed >= 20, f"only {len(answers) / elapsed:.1f} requests/s"
-    failures = [a for a in answers if a[1] != 200]
-    assert failures == []
+    assert load.rate() >= 20, f"only {load.rate():.1f} requests/s"
+    assert load.failures() == []
     assert switched is not None, "version 2 not served within 30 s:\n" + server.log_text()[-3000:]
-    after = [v for t, _, v in answers if t > switched]
-    assert set(after) == {"2"}  # no flapping back, and broken version 3 never answered
+    # No flapping back, and broken version 3 never answered.
+    assert load.versions_sent_after(switched) == {"2"}
     assert (
         "model version 3 at" in server.log_text()
         and "failed to load; still serving version 2" in server.log_text()
@@ -768,12 +777,11 @@ def test_rollback_under_load_switches_back_with_no_failed_request(server, servin
     load.stop.set()
     load.join()
 
-    answers = load.answers
-    assert len(answers) / (answers[-1][0] - answers[0][0]) >= 20
-    assert [a for a in answers if a[1] != 200] == []
+    assert load.rate() >= 20
+    assert load.failures() == []
     switched = load.first_time_serving("2")
     assert switched is not None and switched - started <= 30, server.log_text()[-3000:]
-    assert {v for t, _, v in answers if t > switched} == {"2"}
+    assert load.versions_sent_after(switched) == {"2"}
     assert sorted(p.name for p in base.iterdir()) == [".retired", "1", "2"]
     assert sorted(p.name for p in (base / ".retired").iterdir()) == ["3", "4"]
     assert "now serving version 2 (was 4)" in server.log_text()
