@@ -48,10 +48,20 @@ class Field:
 CLASS_NAME = Field("class_name", "BYTES")
 CLASS_ID = Field("class_id", "INT64", in_records=False)
 SCORE = Field("score", "FP32")  # the probability of class_id
+# Calibrated: softmax(logits / temperature), the temperature fitted on held-out images.
 PROBABILITIES = Field("probabilities", "FP32", per_class=True, in_records=False)
-OUTPUTS = (CLASS_NAME, CLASS_ID, SCORE, PROBABILITIES)
-BULK_OUTPUTS = (CLASS_ID, SCORE, PROBABILITIES)  # of BULK_SIGNATURE
+# How unlike the training images an image is (a distance; higher is stranger), and whether it
+# is past the threshold set on held-out images. Models pushed before them lack both.
+OOD_SCORE = Field("ood_score", "FP32", optional=True)
+UNKNOWN = Field("unknown", "BOOL", optional=True)
+OUTPUTS = (CLASS_NAME, CLASS_ID, SCORE, PROBABILITIES, OOD_SCORE, UNKNOWN)
+BULK_OUTPUTS = (CLASS_ID, SCORE, PROBABILITIES, OOD_SCORE, UNKNOWN)  # of BULK_SIGNATURE
 OUTPUTS_BY_NAME = {field.name: field for field in OUTPUTS}
+# Only EXAMPLES_SIGNATURE answers it: the Evaluator's calibration error before calibration.
+UNCALIBRATED_PROBABILITIES = "uncalibrated_probabilities"
+# What `serve --answer-unknown` answers for an image flagged `unknown`.
+UNKNOWN_CLASS_NAME = "unknown"
+UNKNOWN_CLASS_ID = -1
 
 # Once per response rather than per image: the served version and its class names.
 MODEL_VERSION = "model_version"
@@ -64,8 +74,17 @@ class Prediction:
     class_id: int
     score: float
     probabilities: list[float]
+    ood_score: float | None
+    unknown: bool | None
     model_version: int
     class_names: tuple[str, ...]  # of the version that answered; shared, not copied
+
+    def or_unknown(self) -> Prediction:
+        """This answer, or UNKNOWN_CLASS_NAME (class id -1) for an image the model flags as
+        unlike its training images; the score and probabilities stay the model's."""
+        if not self.unknown:
+            return self
+        return dataclasses.replace(self, class_name=UNKNOWN_CLASS_NAME, class_id=UNKNOWN_CLASS_ID)
 
     def top_k(self, k: int) -> list[tuple[str, float]]:
         ranked = sorted(enumerate(self.probabilities), key=lambda pair: -pair[1])[:k]
@@ -188,4 +207,4 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-_PYTHON = {"BYTES": _text, "INT64": int, "FP32": float}
+_PYTHON = {"BYTES": _text, "INT64": int, "FP32": float, "BOOL": bool}
