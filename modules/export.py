@@ -5,8 +5,11 @@
   bulk_examples(examples: tf.string [None])    the same less class_name (BulkInferrer)
 
 They return the fields of `contract.prediction.OUTPUTS` (BULK_OUTPUTS), and embed the same
-TFT layer as training, so no preprocessing is written twice. Beside the model go the class
-names and the training record (`contract/model_files.py`).
+TFT layer as training, so no preprocessing is written twice. The probabilities are calibrated
+(softmax of the logits over the fitted temperature), and the unknown-image score and flag come
+from fc7 (modules/held_out_fit.py); serving_examples also answers the uncalibrated
+probabilities, for the Evaluator's calibration error before and after. Beside the model go the
+class names and the training record (`contract/model_files.py`).
 """
 
 from __future__ import annotations
@@ -21,16 +24,26 @@ import tf_keras as keras
 
 from contract import model_files, prediction
 from contract.data import IMAGE_KEY
+from modules.held_out_fit import HeldOutFit
+from modules.model import features_and_logits
 
 
-def _predictions(model: keras.Model, images: tf.Tensor, names: tf.Tensor) -> dict:
-    probabilities = tf.cast(model(images, training=False), tf.float32)
-    class_ids = tf.argmax(probabilities, axis=1)
+def _predictions(
+    network: keras.Model, fit: HeldOutFit, images: tf.Tensor, names: tf.Tensor
+) -> dict:
+    features, logits = network(images, training=False)
+    logits = tf.cast(logits, tf.float32)
+    probabilities = tf.nn.softmax(logits / fit.temperature.value)
+    class_ids = tf.argmax(probabilities, axis=1)  # the temperature never changes it
+    ood_scores = fit.detector.scores(features)
     return {
         prediction.PROBABILITIES.name: probabilities,
         prediction.CLASS_ID.name: class_ids,
         prediction.CLASS_NAME.name: tf.gather(names, class_ids),
         prediction.SCORE.name: tf.reduce_max(probabilities, axis=1),
+        prediction.OOD_SCORE.name: ood_scores,
+        prediction.UNKNOWN.name: fit.detector.flags(ood_scores),
+        prediction.UNCALIBRATED_PROBABILITIES: tf.nn.softmax(logits),
     }
 
 
@@ -41,10 +54,13 @@ def export_model(
     class_names: list[str],
     path: str,
     training_record: dict[str, Any],
+    fit: HeldOutFit,
 ) -> None:
-    """Saves a SavedModel whose signatures run the TFT layer, then the network, with
-    the class names and the training record beside it (`contract/model_files.py`)."""
+    """Saves a SavedModel whose signatures run the TFT layer, then the network with the
+    held-out `fit` applied, with the class names and the training record beside it
+    (`contract/model_files.py`)."""
     model.tft_layer = transform_output.transform_features_layer()
+    network = features_and_logits(model)
     names = tf.constant(class_names)
     image_spec = {image_feature: transform_output.raw_feature_spec()[image_feature]}
 
@@ -57,7 +73,8 @@ def export_model(
     )
     def serve_images(images: tf.Tensor) -> dict:
         raw = {image_feature: tf.reshape(images, [-1, 1])}
-        return _predictions(model, transformed_images(raw), names)
+        outputs = _predictions(network, fit, transformed_images(raw), names)
+        return {field.name: outputs[field.name] for field in prediction.OUTPUTS}
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=prediction.EXAMPLES_INPUT)],
@@ -65,7 +82,7 @@ def export_model(
     )
     def serve_examples(examples: tf.Tensor) -> dict:
         raw = tf.io.parse_example(examples, image_spec)
-        return _predictions(model, transformed_images(raw), names)
+        return _predictions(network, fit, transformed_images(raw), names)
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=prediction.EXAMPLES_INPUT)],

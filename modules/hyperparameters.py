@@ -50,6 +50,14 @@ class Hyperparameters:
     cache_decoded: bool = _field(
         True, "Keep decoded, normalized images in memory after the first epoch."
     )
+    calibration_fraction: float = _field(
+        0.1,
+        "Share of the train split held out from training, to fit the temperature of the "
+        "probabilities and the unknown-image threshold.",
+    )
+    ood_keep: float = _field(
+        0.95, "Share of held-out images the unknown-image threshold keeps as known."
+    )
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -67,6 +75,15 @@ class Hyperparameters:
             raise SettingError("epochs", f"must be 1 or more, got {self.epochs}.")
         if self.learning_rate <= 0:
             raise SettingError("learning_rate", f"must be positive, got {self.learning_rate}.")
+        if not 0 <= self.calibration_fraction <= 0.5:
+            raise SettingError(
+                "calibration_fraction",
+                f"must be between 0 and 0.5, got {self.calibration_fraction}.",
+            )
+        if not 0.5 <= self.ood_keep < 1:
+            raise SettingError(
+                "ood_keep", f"must be at least 0.5 and below 1, got {self.ood_keep}."
+            )
         if self.optimizer not in OPTIMIZERS:
             raise SettingError(
                 "optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}."

@@ -41,6 +41,10 @@ from modules.layer_table import (
     validate_arguments,
 )
 
+# The penultimate features (the unknown-image detector's input) and the logits (calibration's).
+FEATURES_LAYER = "fc7"
+LOGITS_LAYER = "fc8"
+
 LRN_DEPTH_RADIUS = 2
 LRN_BIAS = 2.0
 LRN_ALPHA = 1e-4
@@ -113,10 +117,17 @@ def build_alexnet(
             scaled(units, width_multiplier), activation="relu", name=f"fc{index}"
         )(x)
         x = keras.layers.Dropout(dropout, name=f"fc{index}_dropout")(x)
-    logits = keras.layers.Dense(num_classes, name="fc8")(x)
+    logits = keras.layers.Dense(num_classes, name=LOGITS_LAYER)(x)
     # float32 softmax keeps probabilities exact when the policy is mixed_float16.
     outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name="alexnet")
+
+
+def features_and_logits(model: keras.Model) -> keras.Model:
+    """The same network answering [fc7 features, fc8 logits] instead of probabilities."""
+    return keras.Model(
+        model.inputs, [model.get_layer(FEATURES_LAYER).output, model.get_layer(LOGITS_LAYER).output]
+    )
 
 
 SGD_MOMENTUM = 0.9  # the paper's

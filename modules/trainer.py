@@ -17,12 +17,13 @@ import tf_keras as keras
 from tfx import v1 as tfx
 from tfx.utils import io_utils
 
-from contract.model_files import HISTORY_FILE
-from modules.dataset import train_and_eval_datasets
+from contract.model_files import HISTORY_FILE, TRAINING_RECORD_FILE
+from modules.dataset import held_out_and_reference, train_and_eval_datasets
 from modules.decoded_cache import plan_cache
 from modules.device_plan import DevicePlan, local_device_plan, make_strategy
 from modules.examples_files import read_input_record, read_spans, resolve_class_names
 from modules.export import export_model
+from modules.held_out_fit import fit_on_held_out
 from modules.model import make_model
 from modules.resumable_fit import FitRecord, close_backup, fit_resumably
 from modules.trainer_inputs import TrainerInputs
@@ -74,8 +75,8 @@ def train_and_export(
     warm: WarmStart,
     training_record: dict[str, Any],
 ) -> tuple[FitRecord, str]:
-    """Trains (resuming from a backup, else from `warm`), exports the model and removes the
-    backup; returns the fit and the decoded-image cache's plan."""
+    """Trains (resuming from a backup, else from `warm`), calibrates it on the held-out slice,
+    exports it and removes the backup; returns the fit and the decoded-image cache's plan."""
     hp = inputs.hyperparameters
     logging.info(
         "Trainer: devices %s, strategy %s, precision policy %s",
@@ -89,12 +90,9 @@ def train_and_export(
         fn_args.train_files + fn_args.eval_files, hp.image_size, hp.cache_decoded, inputs.memory_mb
     )
     logging.info("Trainer: decoded-image cache %s", cache.note)
+    transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train, evaluation = train_and_eval_datasets(
-        fn_args,
-        tft.TFTransformOutput(fn_args.transform_output),
-        hp,
-        len(class_names),
-        cache=cache.in_memory,
+        fn_args, transform_output, hp, len(class_names), cache=cache.in_memory
     )
     with make_strategy(plan).scope():
         model = make_model(hp, len(class_names))
@@ -107,13 +105,28 @@ def train_and_export(
         keras.mixed_precision.set_global_policy("float32")
         served = make_model(hp, len(class_names), compiled=False)
         served.set_weights(model.get_weights())
+        # Its TFT layer made under float32.
+        transform_output = tft.TFTransformOutput(fn_args.transform_output)
+        held_out = fit_on_held_out(
+            served,
+            *held_out_and_reference(fn_args, transform_output, hp, len(class_names)),
+            len(class_names),
+            hp.ood_keep,
+        )
+        logging.info(
+            "Trainer: %s; unknown-image threshold %.3f %s",
+            held_out.temperature.note,
+            held_out.detector.threshold,
+            held_out.detector.note,
+        )
         export_model(
             served,
-            tft.TFTransformOutput(fn_args.transform_output),  # its TFT layer made under float32
+            transform_output,
             inputs.image_feature,
             class_names,
             fn_args.serving_model_dir,
-            training_record,
+            {**training_record, "calibration": held_out.record()},
+            held_out,
         )
         return close_backup(backup, first_epoch, fn_args, hp), cache.note
 
@@ -126,10 +139,17 @@ def write_history(
     warm: WarmStart,
     cache_note: str | None,
 ) -> None:
-    """The training record with how the training went, beside the model (HISTORY_FILE)."""
+    """The training record with how the training went, and the calibration the model carries
+    (a reused served model: its own), beside the model (HISTORY_FILE)."""
     epochs = fitted.epochs
+    record_path = os.path.join(fn_args.serving_model_dir, TRAINING_RECORD_FILE)
+    calibration = None  # a reused model exported before calibration has none
+    if tf.io.gfile.exists(record_path):
+        with tf.io.gfile.GFile(record_path) as handle:
+            calibration = json.load(handle).get("calibration")
     history = {
         **{key: value for key, value in training_record.items() if key != "trained_on"},
+        "calibration": calibration,
         "epochs": len(epochs),
         "loss": [record.get("loss") for record in epochs],
         "accuracy": [record.get("accuracy") for record in epochs],

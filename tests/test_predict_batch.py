@@ -67,7 +67,17 @@ def test_every_file_has_one_line_and_undecodable_ones_are_listed(scored):
     good = [line for line in lines if "error" not in line]
     assert {line["path"].split("/")[0] for line in good} == {"bike", "ship"}
     for line in good:
-        assert set(line) == {"path", "class_name", "score", "top_k", "model_version", "label"}
+        assert set(line) == {
+            "path",
+            "class_name",
+            "score",
+            "ood_score",
+            "unknown",
+            "top_k",
+            "model_version",
+            "label",
+        }
+        assert line["ood_score"] > 0 and isinstance(line["unknown"], bool)
         assert line["model_version"] == 1
         assert line["label"] == line["path"].split("/")[0]
         top = line["top_k"]
@@ -108,20 +118,32 @@ def test_beam_workers_give_the_same_lines(scored, labelled, version_1, tmp_path)
     )
     result, again = predict(labelled, tmp_path / "workers.jsonl", "--model", version_1, *workers)
     assert result.returncode == 0, result.stderr[-3000:]
-    # Other batches: oneDNN's AVX2 kernels may move a probability's sixth decimal.
-    (found, found_scores), (expected, expected_scores) = _split_scores(again), _split_scores(lines)
+    # Other batches: oneDNN's AVX2 kernels may move a probability's sixth decimal, and the
+    # unknown-image distance (a sum over fc7's features) by about 1e-4 of itself.
+    found, found_scores, found_distances = _split_scores(again)
+    expected, expected_scores, expected_distances = _split_scores(lines)
     assert found == expected
     assert found_scores == pytest.approx(expected_scores, abs=2e-6)
+    assert found_distances == pytest.approx(expected_distances, rel=1e-3)
 
 
 def _split_scores(lines):
-    """The lines by path without their probabilities, and those probabilities in order."""
-    rest, scores = [], []
+    """The lines by path without their probabilities and unknown-image scores, and those
+    probabilities, then those distances, in order."""
+    rest, scores, distances = [], [], []
     for line in sorted(lines, key=lambda line: line["path"]):
         top_k = line.get("top_k", [])
-        rest.append({**line, "score": None, "top_k": [entry["class_name"] for entry in top_k]})
+        rest.append(
+            {
+                **line,
+                "score": None,
+                "ood_score": None,
+                "top_k": [entry["class_name"] for entry in top_k],
+            }
+        )
         scores += [line.get("score", 0.0)] + [entry["probability"] for entry in top_k]
-    return rest, scores
+        distances.append(line.get("ood_score", 0.0))
+    return rest, scores, distances
 
 
 def test_served_version_images_without_classes_and_tfrecords(first_run, version_1, tmp_path):

@@ -172,6 +172,9 @@ SIGNATURE_CHECK = textwrap.dedent("""
         "images": by_images["probabilities"].numpy().tolist(),
         "examples": by_examples["probabilities"].numpy().tolist(),
         "direct": direct.tolist(),
+        "uncalibrated": by_examples["uncalibrated_probabilities"].numpy().tolist(),
+        "temperature": json.load(open(f"{model_dir}/assets.extra/training.json"))[
+            "calibration"]["temperature"],
         "class_name": [n.decode() for n in by_images["class_name"].numpy()],
         "class_id": by_images["class_id"].numpy().tolist(),
         "score": by_images["score"].numpy().tolist(),
@@ -206,7 +209,14 @@ def test_serving_signature_outputs(signature_results):
     from contract.prediction import OUTPUTS
 
     # The prediction contract's fields, with the same names as on the wire.
-    assert signature_results["keys"] == ["class_id", "class_name", "probabilities", "score"]
+    assert signature_results["keys"] == [
+        "class_id",
+        "class_name",
+        "ood_score",
+        "probabilities",
+        "score",
+        "unknown",
+    ]
     assert signature_results["keys"] == sorted(field.name for field in OUTPUTS)
     assert signature_results["dtypes"]["probabilities"] == "float32"
     assert signature_results["dtypes"]["class_id"] == "int64"
@@ -221,12 +231,17 @@ def test_serving_signature_outputs(signature_results):
 
 
 def test_both_signatures_and_the_model_agree(signature_results):
+    """The signatures answer the network's softmax with the logits over the temperature."""
     import numpy as np
 
     np.testing.assert_allclose(
         signature_results["images"], signature_results["examples"], atol=1e-6
     )
-    np.testing.assert_allclose(signature_results["images"], signature_results["direct"], atol=1e-5)
+    direct = np.array(signature_results["direct"])
+    np.testing.assert_allclose(signature_results["uncalibrated"], direct, atol=1e-5)
+    scaled = np.exp(np.log(direct) / signature_results["temperature"])
+    calibrated = scaled / scaled.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(signature_results["images"], calibrated, atol=1e-5)
 
 
 def test_model_is_exported_in_float32_whatever_trained_it(first_run, signature_results):

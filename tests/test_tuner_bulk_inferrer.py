@@ -108,7 +108,7 @@ def test_bulk_inferrer_scores_every_new_image_with_the_blessed_model(tuned):
     assert paths[0] == b"bike_0000.jpg" and paths[-1] == b"drawn/ship/ship_0009.jpg"
     assert not any("label" in example.features.feature for example in examples)
     outputs = logs[0].predict_log.response.outputs
-    assert set(outputs) == {"class_id", "score", "probabilities"}
+    assert set(outputs) == {"class_id", "score", "probabilities", "ood_score", "unknown"}
     probabilities = tf.make_ndarray(outputs["probabilities"])
     assert probabilities.shape == (1, 2) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     assert "Bulk inference: 20 images scored" in stdout
