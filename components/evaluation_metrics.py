@@ -19,12 +19,33 @@ def overall_metrics(evaluation_uri: str) -> dict[MetricKey, float | None]:
         if metrics.slice_key.single_slice_keys:
             continue
         for item in metrics.metric_keys_and_values:
-            if item.key.is_diff:
-                continue
+            if item.key.is_diff or not item.value.HasField("double_value"):
+                continue  # arrays: overall_arrays
             class_id = item.key.sub_key.class_id.value if item.key.HasField("sub_key") else None
             number = item.value.double_value.value
             found[(item.key.model_name, item.key.name, class_id)] = (
                 None if math.isnan(number) else number  # NaN: no positive predictions
+            )
+    return found
+
+
+def overall_arrays(evaluation_uri: str) -> dict[tuple[str, str], list]:
+    """Every array-valued metric of the whole eval split, by (model name, metric name), as
+    nested lists in its shape."""
+    import numpy as np
+    import tensorflow_model_analysis as tfma
+
+    found = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for item in metrics.metric_keys_and_values:
+            array = item.value.array_value
+            if item.key.is_diff or not item.value.HasField("array_value"):
+                continue
+            values = array.float64_values or array.float32_values or array.int64_values
+            found[(item.key.model_name, item.key.name)] = (
+                np.asarray(values).reshape(tuple(array.shape)).tolist()
             )
     return found
 

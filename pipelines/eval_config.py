@@ -1,11 +1,13 @@
 """The TFMA configuration: accuracy gates the push, absolutely, against the served baseline,
-and against chance (always answering the eval split's largest class, modules/chance_line.py)."""
+and against chance (always answering the eval split's largest class, modules/chance_line.py);
+the calibration error before and after temperature scaling is reported
+(modules/calibration_error.py)."""
 
 from __future__ import annotations
 
 from tensorflow_model_analysis.proto import config_pb2 as tfma
 
-from modules import chance_line
+from modules import calibration_error, chance_line
 
 
 def eval_config(
@@ -63,6 +65,10 @@ def eval_config(
                     tfma.MetricConfig(class_name="ExampleCount"),
                     accuracy,
                     over_chance,
+                    # Reported, not gated: calibration changes no answer.
+                    tfma.MetricConfig(
+                        class_name="CalibrationError", module=calibration_error.__name__
+                    ),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
             ),

@@ -18,8 +18,8 @@ OURS = [
     r"  Trainer +epoch \d+/\d+  step \d+/\d+  [\d.]+ images/s  loss [\d.]+( +eval accuracy [\d.]+)?"
     r"  ETA \d+:\d\d",
     r"Run \S+ of alexnet \([\d.]+ s\)",
-    r"(Classes|Examples|Training|Warm start|Eval accuracy|Blessed|Serving check|Pushed|Anomalies"
-    r"|Summary|Report|Serve it): .*",
+    r"(Classes|Examples|Training|Warm start|Eval accuracy|Calibration|Unknown images|Blessed"
+    r"|Serving check|Pushed|Anomalies|Summary|Report|Serve it): .*",
 ]
 LIBRARIES = re.compile(r"WARNING|I0000|E0000|W0000|absl|tensorflow|Deprecat|cuInit|oneDNN|Beam")
 

@@ -69,8 +69,8 @@ def test_report_is_self_contained(first_run):
     assert "Where the model looks (Grad-CAM on conv5)" in page
     pictures = min(wrong, 12) + 4  # the gallery, then four saliency overlays
     assert page.count("<figure>") == pictures
-    # per-class, confusion, curves and layers, then the pictures
-    assert page.count("data:image/png;base64,") == 4 + pictures
+    # per-class, confusion, reliability, curves and layers, then the pictures
+    assert page.count("data:image/png;base64,") == 5 + pictures
     assert not re.search(r"""src=["'](?!data:)""", page)
     for uri in (
         summary["lineage"]["examples"],
@@ -78,6 +78,56 @@ def test_report_is_self_contained(first_run):
         summary["lineage"]["model"],
     ):
         assert uri in page
+
+
+def test_the_served_probabilities_are_calibrated_on_held_out_train_images(first_run):
+    """The temperature was fitted on a held-out slice of the train split; the signatures
+    divide the logits by it; the Evaluator reports the calibration error before and after,
+    over every eval image; the console and the report show them."""
+    import numpy as np
+    import tensorflow as tf
+
+    from modules.example_records import split_examples
+
+    summary, result = first_run
+    calibration, metrics = summary["training"]["calibration"], summary["metrics"]
+    held_out = calibration["held_out_images"]
+    assert 0.2 * summary["examples"]["train"] < held_out < 0.4 * summary["examples"]["train"]
+    assert calibration["note"] == (
+        f"temperature {calibration['temperature']:.3f} fitted on {held_out} held-out images"
+    )
+    assert calibration["temperature"] != 1.0
+    for key in ("calibration_error", "calibration_error_uncalibrated"):
+        assert 0 <= metrics[key] <= 1
+    for bins in metrics["reliability_bins"].values():
+        assert sum(bins[0]) == metrics["example_count"]
+    assert (
+        f"Calibration: ECE {metrics['calibration_error_uncalibrated']:.3f} -> "
+        f"{metrics['calibration_error']:.3f}; {calibration['note']}" in result.stdout
+    )
+    assert f"Unknown images: ood_score above {calibration['ood_threshold']:.3f}" in result.stdout
+    assert "reliability diagram" in open(summary["report_path"]).read()
+    examples = [
+        feature["image"].bytes_list.value[0]
+        for feature in split_examples(summary["lineage"]["examples"], "eval")
+    ][:4]
+    serialized = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}
+            )
+        ).SerializeToString()
+        for image in examples
+    ]
+    loaded = tf.saved_model.load(summary["pushed_model_dir"])
+    answer = loaded.signatures["serving_examples"](examples=tf.constant(serialized))
+    network = answer["uncalibrated_probabilities"].numpy()
+    expected = tf.nn.softmax(np.log(network) / calibration["temperature"]).numpy()
+    assert answer["probabilities"].numpy() == pytest.approx(expected, abs=1e-4)
+    assert (network.argmax(axis=1) == answer["class_id"].numpy()).all()
+    images = loaded.signatures["serving_default"](images=tf.constant(examples))
+    assert images["probabilities"].numpy() == pytest.approx(answer["probabilities"].numpy())
+    assert "uncalibrated_probabilities" not in images
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +231,10 @@ def test_second_good_run_pushes_a_higher_version(second_good_run, workspace):
 @pytest.fixture(scope="session")
 def worse_model(second_good_run, workspace):
     before = workspace.served()
-    summary, result = workspace.run("--learning-rate", "50", "--steps-per-epoch", "30")
+    # And a held-out slice too small to fit a temperature on.
+    summary, result = workspace.run(
+        "--learning-rate", "50", "--steps-per-epoch", "30", "--calibration-fraction", "0.05"
+    )
     return summary, result, before
 
 
@@ -195,6 +248,19 @@ def test_worse_model_against_good_baseline_is_not_blessed(worse_model, second_go
     assert summary["blessed"] is False and summary["pushed"] is False
     assert "against the served baseline" in result.stdout
     assert workspace.served() == before
+
+
+def test_a_held_out_slice_too_small_leaves_the_temperature_at_one(worse_model):
+    """And the run goes on to be judged, whatever the network answers."""
+    summary, result, _ = worse_model
+    calibration = summary["training"]["calibration"]
+    assert calibration["temperature"] == 1.0 and calibration["held_out_images"] < 20
+    # Too few images, or (learning rate 50 may do that) a network that diverged to NaN.
+    assert calibration["note"].startswith("not calibrated: ")
+    # Without a temperature the served probabilities are the network's own.
+    metrics = summary["metrics"]
+    assert metrics["calibration_error"] == pytest.approx(metrics["calibration_error_uncalibrated"])
+    assert f"Calibration: ECE {metrics['calibration_error']:.3f}" in result.stdout
 
 
 def test_runs_lists_history_from_mlmd(worse_model, workspace):

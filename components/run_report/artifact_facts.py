@@ -11,10 +11,21 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx.utils import path_utils
 
 from components.anomalies_gate import SCHEMA_DIFF_FILE, split_files
-from components.evaluation_metrics import ACCURACY, candidate_name, overall_metrics
+from components.evaluation_metrics import (
+    ACCURACY,
+    candidate_name,
+    overall_arrays,
+    overall_metrics,
+)
 from components.serving_check.executor import RESULT_FILE as SERVING_CHECK_RESULT_FILE
 from contract.model_files import HISTORY_FILE
 from contract.prediction import CLASS_ID
+from modules.calibration_error import (
+    CALIBRATION_ERROR,
+    CALIBRATION_ERROR_BEFORE,
+    RELIABILITY,
+    RELIABILITY_BEFORE,
+)
 from modules.chance_line import ACCURACY_OVER_CHANCE, CHANCE_ACCURACY, STRICTLY_ABOVE
 from modules.tuner import OBJECTIVE
 from serving.layout import read_class_names
@@ -79,6 +90,7 @@ def training_facts(model_uri: str) -> dict[str, Any] | None:
         "resumed_from_epoch": history.get("resumed_from_epoch", 0),
         # Models trained before the Tuner was wired in record neither.
         "hyperparameters": history.get("hyperparameters"),
+        "calibration": history.get("calibration"),
         "tuned": history.get("tuned", False),
         "history_path": path,
     }
@@ -157,9 +169,18 @@ def evaluation_facts(uri: str, classes: list[str] | None) -> dict[str, Any] | No
 
     candidate = candidate_name(overall)
     class_ids = sorted({key[2] for key in overall if key[2] is not None})
+    arrays = overall_arrays(uri)
+    bins = {
+        state: arrays[(candidate, key)]
+        for state, key in (("calibrated", RELIABILITY), ("uncalibrated", RELIABILITY_BEFORE))
+        if (candidate, key) in arrays
+    }
     metrics = {
         "accuracy": overall.get((candidate, ACCURACY, None)),
         "chance_accuracy": overall.get((candidate, CHANCE_ACCURACY, None)),
+        "calibration_error": overall.get((candidate, CALIBRATION_ERROR, None)),
+        "calibration_error_uncalibrated": overall.get((candidate, CALIBRATION_ERROR_BEFORE, None)),
+        "reliability_bins": bins or None,
         "example_count": int(overall.get((candidate, "example_count", None)) or 0),
         "per_class": {
             name(class_id): {

@@ -2,101 +2,35 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import os
-from typing import Any
 
-import matplotlib
+from tfx.utils import path_utils
 
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # noqa: E402
-from tfx.utils import path_utils  # noqa: E402
-
-from components.run_report.report_images import (  # noqa: E402
+from components.run_report.report_charts import (
+    architecture_chart,
+    confusion_chart,
+    per_class_chart,
+    reliability_chart,
+    training_chart,
+)
+from components.run_report.report_images import (
     EvalImage,
     Features,
     misclassified,
     saliency,
 )
-from components.run_report.settings import ReportSettings  # noqa: E402
-from components.run_report.summary import (  # noqa: E402
+from components.run_report.settings import ReportSettings
+from components.run_report.summary import (
     BulkInference,
+    Calibration,
+    Metrics,
     RunSummary,
     ServingCheck,
     Tuning,
 )
-from contract import roles  # noqa: E402
-from modules.architecture import alexnet_rows, draw_diagram  # noqa: E402
-
-
-def _png(fig: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _img(data: str, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def per_class_chart(per_class: dict[str, dict[str, float | None]]) -> str:
-    names = list(per_class)
-    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(names) + 2), 3))
-    positions = range(len(names))
-    for offset, metric, colour in ((-0.2, "precision", "#4c72b0"), (0.2, "recall", "#dd8452")):
-        values = [per_class[name][metric] or 0.0 for name in names]
-        ax.bar([p + offset for p in positions], values, width=0.4, label=metric, color=colour)
-    ax.set_xticks(list(positions), names, rotation=30 if len(names) > 4 else 0)
-    ax.set_ylim(0, 1.05)
-    ax.legend(loc="lower right")
-    ax.set_title("Per-class precision and recall (eval split)")
-    return _png(fig)
-
-
-def confusion_chart(matrix: list[list[int]], classes: list[str]) -> str:
-    fig, ax = plt.subplots(figsize=(max(3.5, 0.6 * len(classes) + 2),) * 2)
-    ax.imshow(matrix, cmap="Blues")
-    for row, counts in enumerate(matrix):
-        for column, count in enumerate(counts):
-            ax.text(
-                column,
-                row,
-                str(count),
-                ha="center",
-                va="center",
-                color="white" if count > max(map(max, matrix)) / 2 else "black",
-            )
-    ax.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 4 else 0)
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    ax.set_title("Confusion matrix (eval split)")
-    return _png(fig)
-
-
-def training_chart(history: dict[str, Any]) -> str:
-    epochs = range(1, len(history["loss"]) + 1)
-    fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(8, 3))
-    for axis, metric in ((loss, "loss"), (accuracy, "accuracy")):
-        axis.plot(epochs, history[metric], marker="o", label="train")
-        if any(v is not None for v in history[f"val_{metric}"]):
-            axis.plot(epochs, history[f"val_{metric}"], marker="o", label="eval")
-        axis.set_xlabel("epoch")
-        axis.set_title(metric)
-        axis.legend()
-    return _png(fig)
-
-
-def architecture_chart(num_classes: int, image_size: int, width_multiplier: float) -> str:
-    rows = alexnet_rows(num_classes, image_size, width_multiplier)
-    buffer = io.BytesIO()
-    draw_diagram(rows, buffer)
-    return base64.b64encode(buffer.getvalue()).decode()
+from contract import roles
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
@@ -149,6 +83,34 @@ def image_sections(summary: RunSummary, settings: ReportSettings) -> list[str]:
             _figures(pictures),
         ]
     return sections
+
+
+def _img(data: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def trust_section(calibration: Calibration, metrics: Metrics | None) -> list[str]:
+    """How far the scores can be trusted: calibration and unknown images."""
+    rows = [
+        ("temperature", f"{calibration.temperature:.3f}: {calibration.note}"),
+        (
+            "unknown images",
+            f"ood_score ({calibration.ood_method}) above {calibration.ood_threshold:.3f}: "
+            f"{calibration.ood_note}",
+        ),
+    ]
+    if metrics:
+        rows[:0] = [
+            (
+                "expected calibration error",
+                f"{_fmt(metrics.calibration_error_uncalibrated)} before, "
+                f"{_fmt(metrics.calibration_error)} after",
+            ),
+        ]
+    section = ["<h2>How far to trust a score</h2>", _table(rows)]
+    if metrics and metrics.reliability_bins:
+        section.append(_img(reliability_chart(metrics.reliability_bins), "reliability diagram"))
+    return section
 
 
 def _serving_check_text(check: ServingCheck | None) -> str:
@@ -262,6 +224,8 @@ def write_report(summary: RunSummary, path: str, settings: ReportSettings) -> st
             "<h2>Confusion matrix</h2>",
             _img(confusion_chart(summary.confusion_matrix, summary.classes), "confusion matrix"),
         ]
+    if summary.training and summary.training.calibration:
+        sections += trust_section(summary.training.calibration, metrics)
     sections += image_sections(summary, settings)
     if summary.tuning:
         sections += tuning_section(summary.tuning)

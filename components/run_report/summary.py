@@ -81,6 +81,21 @@ class ComponentRun(_Record):
     seconds: float | None = Field(description="Wall time of the execution; null if unknown.")
 
 
+class Calibration(_Record):
+    temperature: float = Field(
+        description="The logits are divided by it before the softmax; 1: not calibrated."
+    )
+    held_out_images: int = Field(
+        description="Train images held out of training; the temperature and the unknown-image "
+        "threshold are fitted on them."
+    )
+    note: str = Field(description="How the temperature was set, or why it was not.")
+    ood_method: str = Field(description="What ood_score measures.")
+    ood_threshold: float = Field(description="An ood_score above it flags an image unknown.")
+    ood_keep: float = Field(description="The share of held-out images the threshold keeps.")
+    ood_note: str
+
+
 class Training(_Record):
     final_loss: float | None
     final_accuracy: float | None
@@ -106,6 +121,9 @@ class Training(_Record):
         "and trained epochs k onward (the epoch history still covers every epoch)."
     )
     history_path: str = Field(description="The Trainer's training_history.json.")
+    calibration: Calibration | None = Field(
+        None, description="What the exported model applies; null: a model from before it."
+    )
 
 
 class Trial(_Record):
@@ -149,6 +167,19 @@ class Metrics(_Record):
     )
     example_count: int
     per_class: dict[str, ClassMetrics]
+    calibration_error: float | None = Field(
+        None,
+        description="Expected calibration error (15 equal-width bins) of the served, "
+        "calibrated probabilities; null: not measured.",
+    )
+    calibration_error_uncalibrated: float | None = Field(
+        None, description="The same of the network's own softmax; null: not measured."
+    )
+    reliability_bins: dict[str, list[list[float]]] | None = Field(
+        None,
+        description="The reliability diagram: for 'calibrated' and 'uncalibrated', per bin of "
+        "top probability, the images, the sum of their confidences and their correct answers.",
+    )
 
 
 class ServingCheck(_Record):

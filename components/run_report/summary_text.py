@@ -61,6 +61,7 @@ def describe(summary: RunSummary, components: bool = True) -> str:
                 else " (no served baseline)"
             )
         )
+    lines.extend(_trust_lines(summary))
     if summary.unchanged_version:
         lines.append(
             f"Nothing new: the candidate is served version {summary.unchanged_version} (same "
@@ -107,3 +108,23 @@ def describe(summary: RunSummary, components: bool = True) -> str:
     elif summary.anomalies is not None:
         lines.append("Anomalies: none")
     return "\n".join(lines)
+
+
+def _trust_lines(summary: RunSummary) -> list[str]:
+    """How far the probabilities are to be trusted, and when an image is called unknown."""
+    calibration = summary.training.calibration if summary.training else None
+    if calibration is None:
+        return []
+    metrics = summary.metrics
+    error = ""
+    if metrics and metrics.calibration_error is not None:
+        before = metrics.calibration_error_uncalibrated
+        error = (
+            f"ECE {before:.3f} -> {metrics.calibration_error:.3f}; "
+            if before is not None
+            else f"ECE {metrics.calibration_error:.3f}; "
+        )
+    return [
+        f"Calibration: {error}{calibration.note}",
+        f"Unknown images: ood_score above {calibration.ood_threshold:.3f} ({calibration.ood_note})",
+    ]
