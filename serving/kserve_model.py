@@ -94,7 +94,10 @@ class AlexNetModel(kserve.Model):
 
     def _run_batch(self, images: list[CheckedImage]) -> list[Prediction]:
         BATCH_SIZE.labels(model_name=self.name).observe(len(images))
-        return self._served.predict([image.data for image in images])
+        predictions = self._served.predict([image.data for image in images])
+        if self.options.answer_unknown:
+            return [answer.or_unknown() for answer in predictions]
+        return predictions
 
     def get_input_types(self) -> list[dict]:
         return prediction.v2_input_metadata()

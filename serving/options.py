@@ -48,6 +48,11 @@ class ServingOptions:
     max_wait_ms: float = setting(10.0, low=0)
     poll_seconds: float = setting(2.0, low=0)
     version: int | None = setting(None, "Serve this version only (a canary); no reload.")
+    answer_unknown: bool = setting(
+        False,
+        "Answer class_name 'unknown' (class_id -1) for an image the model flags as unlike its "
+        "training images; versions pushed before the flag answer as they are.",
+    )
     # A sample of served images and predictions, for the next span (serving/request_log.py).
     log_requests: str | None = setting(None, "Keep a sample of served images and predictions here.")
     log_sample: float = setting(0.1, "The share of requests kept.", low=0, high=1)

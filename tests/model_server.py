@@ -32,6 +32,27 @@ def serving_copy(workspace, root):
     return root
 
 
+def resave(source, target, change):
+    """Version `source` saved again at `target` with its serving_default's outputs passed
+    through `change` (a dict -> dict of tensors): a stand-in for a version exported by other
+    code. The files beside the model (assets.extra: class names, training record, warm-up
+    records) are copied as they are."""
+    import tensorflow as tf
+
+    from contract import prediction
+
+    loaded = tf.saved_model.load(str(source))
+    signature = loaded.signatures[prediction.IMAGES_SIGNATURE]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=prediction.IMAGES_INPUT)])
+    def serve(images):
+        return change(dict(signature(**{prediction.IMAGES_INPUT: images})))
+
+    tf.saved_model.save(loaded, str(target), signatures={prediction.IMAGES_SIGNATURE: serve})
+    shutil.copytree(source / "assets.extra", target / "assets.extra")
+    return target
+
+
 def b64(data):
     return base64.b64encode(data).decode()
 

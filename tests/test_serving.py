@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 from conftest import encode, png_header, run_cli
-from model_server import MODEL, Server, b64, free_port, publish, serving_copy
+from model_server import MODEL, Server, b64, free_port, publish, resave, serving_copy
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,16 @@ def test_v1_predictions_match_the_model_in_process(server, images, in_process):
     expected = in_process.predict(list(images.values()))
     assert len(body["predictions"]) == len(expected) == len(images)
     for got, want in zip(body["predictions"], expected, strict=True):
-        assert set(got) == {"class_name", "class_id", "score", "probabilities"}
+        assert set(got) == {
+            "class_name",
+            "class_id",
+            "score",
+            "probabilities",
+            "ood_score",
+            "unknown",
+        }
         assert (got["class_name"], got["class_id"]) == (want.class_name, want.class_id)
+        assert (got["ood_score"], got["unknown"]) == (pytest.approx(want.ood_score), want.unknown)
         assert got["probabilities"] == pytest.approx(want.probabilities, abs=1e-5)
         assert sum(got["probabilities"]) == pytest.approx(1.0, abs=1e-5)
         assert got["score"] == pytest.approx(max(got["probabilities"]), abs=1e-6)
@@ -111,6 +119,8 @@ def test_v2_infer_metadata_and_readiness(server, images, in_process):
         [v for p in expected for v in p.probabilities], abs=1e-5
     )
     assert outputs["class_names"]["data"] == ["bike", "ship"]
+    assert outputs["unknown"]["datatype"] == "BOOL"
+    assert outputs["unknown"]["data"] == [p.unknown for p in expected]
 
     metadata = server.client.get(f"/v2/models/{MODEL}").json()
     assert metadata["inputs"] == [{"name": "images", "datatype": "BYTES", "shape": [-1]}]
@@ -882,7 +892,7 @@ def test_full_disk_never_fails_a_request_and_logging_stops_once(tmp_path, caplog
 
     (tmp_path / "requests.jsonl").symlink_to("/dev/full")
     log = RequestLog(str(tmp_path), sample=1.0, max_bytes=2**20)
-    prediction = Prediction("bike", 0, 0.9, [0.9, 0.1], 1, ("bike", "ship"))
+    prediction = Prediction("bike", 0, 0.9, [0.9, 0.1], 1.5, False, 1, ("bike", "ship"))
     with caplog.at_level("WARNING", logger="serving.request_log"):
         for _ in range(3):
             log.submit([b"\xff\xd8 jpeg bytes"], [prediction])  # returns at once
@@ -936,26 +946,16 @@ def test_a_version_exported_before_an_optional_field_still_answers(
     """A field added to the contract after a version was pushed is `optional`: that version's
     answers carry it as None (null in V1, left out of V2), and every other field as before."""
     import dataclasses
-    import shutil
-
-    import tensorflow as tf
 
     from contract import prediction
     from serving.served_model import ServedModel
 
-    source = serving_dir / MODEL / "1"
-    older = tmp_path / "1"
-    loaded = tf.saved_model.load(str(source))
-    signature = loaded.signatures[prediction.IMAGES_SIGNATURE]
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=prediction.IMAGES_INPUT)])
-    def without_score(images):
-        outputs = dict(signature(**{prediction.IMAGES_INPUT: images}))
+    def without_score(outputs):
         outputs.pop(prediction.SCORE.name)
         return outputs
 
-    tf.saved_model.save(loaded, str(older), signatures={prediction.IMAGES_SIGNATURE: without_score})
-    shutil.copytree(source / "assets.extra", older / "assets.extra")
+    source = serving_dir / MODEL / "1"
+    older = resave(source, tmp_path / "1", without_score)
     batch = list(images.values())[:2]
     expected = ServedModel(1, str(source)).predict(batch)
     with pytest.raises(ValueError, match="the model's answer lacks score"):

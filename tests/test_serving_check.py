@@ -34,10 +34,12 @@ def test_candidate_is_checked_in_the_server_before_the_push(first_run):
 
 def test_pushed_version_carries_warmup_records_that_replay(first_run):
     """TF Serving's format, parsed with tensorflow-serving-api and replayed through the
-    pushed SavedModel; the requests hold eval images as raw bytes."""
+    pushed SavedModel; the requests hold eval images as raw bytes, the responses what the
+    model answers them, every contract field included."""
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
+    from contract.prediction import OUTPUTS
     from modules.example_records import record_dataset, split_examples
 
     summary, _ = first_run
@@ -57,9 +59,14 @@ def test_pushed_version_carries_warmup_records_that_replay(first_run):
         assert request.model_spec.signature_name == "serving_default"
         images = tf.make_ndarray(request.inputs["images"])
         assert images.shape == (1,) and images[0] in eval_images
-        probabilities = signature(images=tf.constant(images))["probabilities"].numpy()
+        answer = signature(images=tf.constant(images))
+        probabilities = answer["probabilities"].numpy()
         assert probabilities.shape == (1, 2)
         assert abs(probabilities.sum() - 1) < 1e-5
+        recorded = log.predict_log.response.outputs
+        assert set(recorded) == {field.name for field in OUTPUTS}
+        for name in ("probabilities", "ood_score", "unknown", "class_id"):
+            assert (tf.make_ndarray(recorded[name]) == answer[name].numpy()).all(), name
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from contract.artifact_properties import BLESSED, HAS_MODEL, UNCHANGED_VERSION
 from contract.data import EVAL, is_remote
 from contract.prediction import IMAGES_INPUT, IMAGES_SIGNATURE, PROBABILITIES
 from modules.example_records import split_examples
-from serving.warmup import write_warmup_requests
+from serving.warmup import write_warmup_records
 
 RESULT_FILE = "serving_check.json"
 LOG_FILE = "serving_check.log"
@@ -107,7 +107,7 @@ class Executor(base_executor.BaseExecutor):
             # The candidate as it would be pushed: its SavedModel plus TF Serving's warm-up
             # records, which the server replays on load, so the check covers them too.
             io_utils.copy_dir(path_utils.serving_model_path(model.uri), stamped)
-            write_warmup_requests(stamped, settings.model_name, images)
+            write_warmup_records(stamped, settings.model_name, images)
             with tempfile.NamedTemporaryFile(suffix=".log") as log:
                 result = run_check(stamped, images, settings, log.name)
                 io_utils.copy_file(log.name, os.path.join(blessing.uri, LOG_FILE), overwrite=True)

@@ -160,7 +160,7 @@ def predict(
             predictions = model.predict(read_images(list(images)))
     for path, prediction in zip(images, predictions, strict=True):
         # Fields beyond the class and its score, as the contract declares them.
-        more = {k: v for k, v in record(prediction).items() if k not in ("class_name", "score")}
+        more = {k: v for k, v in record(prediction, 4).items() if k not in ("class_name", "score")}
         details = "".join(f", {name} {value}" for name, value in more.items())
         click.echo(
             f"{path}: {prediction.class_name} (score {prediction.score:.4f}{details}, "
