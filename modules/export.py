@@ -7,7 +7,7 @@
 They return the fields of `contract.prediction.OUTPUTS` (BULK_OUTPUTS), and embed the same
 TFT layer as training, so no preprocessing is written twice. The probabilities are calibrated
 (softmax of the logits over the fitted temperature), and the unknown-image score and flag come
-from fc7 (modules/held_out_fit.py); serving_examples also answers the uncalibrated
+from conv1's channel means (modules/held_out_fit.py); serving_examples also answers the uncalibrated
 probabilities, for the Evaluator's calibration error before and after. Beside the model go the
 class names and the training record (`contract/model_files.py`).
 """

@@ -13,7 +13,7 @@ import tf_keras as keras
 
 from modules.calibration import Temperature, fit_temperature
 from modules.model import features_and_logits
-from modules.ood_detector import DIVERGED, OodDetector, fit_detector, set_threshold
+from modules.ood_detector import DIVERGED, OOD_METHOD, OodDetector, fit_detector, set_threshold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +27,7 @@ class HeldOutFit:
             "temperature": self.temperature.value,
             "held_out_images": self.temperature.images,
             "note": self.temperature.note,
-            "ood_method": "mahalanobis_fc7",
+            "ood_method": OOD_METHOD,
             "ood_threshold": self.detector.threshold,
             "ood_keep": self.detector.keep,
             "ood_note": self.detector.note,

@@ -41,8 +41,9 @@ from modules.layer_table import (
     validate_arguments,
 )
 
-# The penultimate features (the unknown-image detector's input) and the logits (calibration's).
-FEATURES_LAYER = "fc7"
+# The first convolution (its mean response per channel is the unknown-image detector's input)
+# and the logits (calibration's).
+FEATURES_LAYER = "conv1"
 LOGITS_LAYER = "fc8"
 
 LRN_DEPTH_RADIUS = 2
@@ -124,10 +125,12 @@ def build_alexnet(
 
 
 def features_and_logits(model: keras.Model) -> keras.Model:
-    """The same network answering [fc7 features, fc8 logits] instead of probabilities."""
-    return keras.Model(
-        model.inputs, [model.get_layer(FEATURES_LAYER).output, model.get_layer(LOGITS_LAYER).output]
+    """The same network answering [conv1's mean response per channel, fc8 logits] instead of
+    probabilities."""
+    channel_means = keras.layers.GlobalAveragePooling2D(name=f"{FEATURES_LAYER}_means")(
+        model.get_layer(FEATURES_LAYER).output
     )
+    return keras.Model(model.inputs, [channel_means, model.get_layer(LOGITS_LAYER).output])
 
 
 SGD_MOMENTUM = 0.9  # the paper's

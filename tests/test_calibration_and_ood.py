@@ -77,29 +77,38 @@ def test_the_expected_calibration_error_is_a_share(count, classes, seed):
 
 
 def test_the_detectors_distance_is_mahalanobis_under_its_covariance():
-    """The graph's expanded form equals (f - m)^T inverse(cov) (f - m) with the PPCA
-    covariance written out, for the nearest class."""
+    """The graph's distance equals (f - m)^T inverse(cov) (f - m) for the nearest class, the
+    covariance (with its ridge) written out."""
+    from modules.ood_detector import RIDGE
+
     rng = np.random.default_rng(3)
     features = rng.normal(size=(90, 12)) * np.linspace(0.2, 3, 12)
     labels = rng.integers(0, 3, size=90)
     features[labels == 1] += 4
     detector = fit_detector(features, labels, num_classes=3)
-    v, lam, s2 = detector.directions, detector.variances, detector.residual_variance
-    covariance = v @ np.diag(lam) @ v.T + s2 * (np.eye(12) - v @ v.T)
+    means = np.stack([features[labels == c].mean(axis=0) for c in range(3)])
+    scatter = features - means[labels]
+    covariance = scatter.T @ scatter / 90
+    covariance += RIDGE * np.trace(covariance) / 12 * np.eye(12)
     inverse = np.linalg.inv(covariance)
     probe = rng.normal(size=(5, 12)) * 2
-    centred = probe - detector.centre
     expected = np.sqrt(
-        np.min(
-            [
-                np.einsum("bi,ij,bj->b", centred - m, inverse, centred - m)
-                for m in detector.class_means
-            ],
-            axis=0,
-        )
+        np.min([np.einsum("bi,ij,bj->b", probe - m, inverse, probe - m) for m in means], axis=0)
         / 12
     )
     assert detector.scores(probe).numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_held_out_slice_the_network_gets_all_right_does_not_sharpen_every_score_to_one():
+    """Separable images: the likelihood alone keeps rising as T falls to 0; the prior on
+    log T holds it where the images' margins put it."""
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 2, size=40)
+    logits = np.stack([-(labels * 2 - 1), labels * 2 - 1], axis=1) * rng.uniform(1, 4, (40, 1))
+    fitted = fit_temperature(logits, labels)
+    assert 0.2 < fitted.value < 1.0  # sharper, as every answer was right; not to the bound
+    sharpened = np.exp(logits / fitted.value)
+    assert (sharpened / sharpened.sum(axis=1, keepdims=True)).max(axis=1).min() < 0.9999
 
 
 def test_strange_features_score_higher_and_the_threshold_keeps_its_share():

@@ -119,7 +119,7 @@ def test_beam_workers_give_the_same_lines(scored, labelled, version_1, tmp_path)
     result, again = predict(labelled, tmp_path / "workers.jsonl", "--model", version_1, *workers)
     assert result.returncode == 0, result.stderr[-3000:]
     # Other batches: oneDNN's AVX2 kernels may move a probability's sixth decimal, and the
-    # unknown-image distance (a sum over fc7's features) by about 1e-4 of itself.
+    # unknown-image distance by about 1e-4 of itself.
     found, found_scores, found_distances = _split_scores(again)
     expected, expected_scores, expected_distances = _split_scores(lines)
     assert found == expected
