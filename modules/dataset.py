@@ -89,7 +89,12 @@ def make_dataset(
         )
     else:
         dataset = dataset.repeat()
-    return dataset.batch(hp.batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(hp.batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    # A multi-worker training splits each global batch among the replicas; the examples are
+    # in few files, too few to give each replica files of its own.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def held_out_and_reference(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 
@@ -66,3 +68,18 @@ class ProgressReport(keras.callbacks.Callback):
         # Later epochs run without tracing and cache filling: they predict the ETA best.
         self._seconds_per_step = (time.monotonic() - self._epoch_started) / self.params["steps"]
         self._report(self.params["steps"], logs, done=True)
+
+
+class ProgressFile(logging.Handler):
+    """Appends each progress record to a file as a JSON line: the chief replica of a
+    multi-worker training tells its launcher (components/multi_worker_trainer/)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        progress = getattr(record, "progress", None)
+        if progress is not None:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(dataclasses.asdict(progress)) + "\n")

@@ -23,6 +23,8 @@ class FitRecord:
     epochs: list[dict[str, Any]]  # every epoch's record, those before a resume included
     images_per_second: float  # training, after this execution's first epoch
     resumed_from_epoch: int = 0  # the first epoch this execution trained
+    # A multi-worker training's: the images of one step each replica got (None: one process).
+    replica_batch: int | None = None
 
 
 def steps_per_epoch(fn_args: tfx.components.FnArgs, hp: Hyperparameters) -> int:
@@ -36,27 +38,37 @@ def fit_resumably(
     hp: Hyperparameters,
     fn_args: tfx.components.FnArgs,
     backup: str,
+    chief: bool = True,
 ) -> int:
     """model.fit with a checkpoint and an epoch log in `backup`, continuing after the last
-    epoch they hold; returns the first epoch this call trained (hp.epochs: none left)."""
+    epoch they hold; returns the first epoch this call trained (hp.epochs: none left). In a
+    multi-worker training every replica restores and saves with Keras' BackupAndRestore
+    (which gives the others folders of their own), and the `chief` alone keeps the epoch
+    log, the mirror and the progress."""
     checkpoint = os.path.join(backup, "checkpoint")
     epoch_log = os.path.join(backup, EPOCH_LOG)
-    if not tf.io.gfile.exists(checkpoint):
+    if chief and not tf.io.gfile.exists(checkpoint):
         backup_mirror.restore(backup)  # a retried Kubeflow pod starts on an empty disk
-    if not tf.io.gfile.exists(checkpoint) and tf.io.gfile.exists(epoch_log):
+    if chief and not tf.io.gfile.exists(checkpoint) and tf.io.gfile.exists(epoch_log):
         tf.io.gfile.remove(epoch_log)  # records of epochs no checkpoint kept
     logging.info("Trainer: backup in %s", backup)
     epoch_logger = EpochLog(epoch_log)
-    callbacks = [
-        # Before the backup: a kill between the two retrains an epoch, never loses one.
-        epoch_logger,
-        # A backup of this training (a re-run, a retried pod) wins over the warm start.
-        # Kept after fit(): a kill during the export then resumes at the export.
-        keras.callbacks.BackupAndRestore(checkpoint, delete_checkpoint=False),
-        backup_mirror.MirrorBackup(backup),  # after the save it copies
-        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-        ProgressReport(hp.batch_size),
-    ]
+    # A backup of this training (a re-run, a retried pod) wins over the warm start. Kept
+    # after fit(): a kill during the export then resumes at the export.
+    backup_and_restore = keras.callbacks.BackupAndRestore(checkpoint, delete_checkpoint=False)
+    tensorboard = keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")
+    if chief:
+        # The epoch log before the backup: a kill between the two retrains an epoch, never
+        # loses one; the mirror after the save it copies.
+        callbacks = [
+            epoch_logger,
+            backup_and_restore,
+            backup_mirror.MirrorBackup(backup),
+            tensorboard,
+            ProgressReport(hp.batch_size),
+        ]
+    else:
+        callbacks = [backup_and_restore, tensorboard]
     model.fit(
         train,
         epochs=hp.epochs,

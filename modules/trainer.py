@@ -18,6 +18,8 @@ from tfx import v1 as tfx
 from tfx.utils import io_utils
 
 from contract.model_files import HISTORY_FILE, TRAINING_RECORD_FILE
+from contract.progress import PROGRESS_LOGGER
+from contract.training_job import PROGRESS_ENV
 from modules.dataset import held_out_and_reference, train_and_eval_datasets
 from modules.decoded_cache import plan_cache
 from modules.device_plan import DevicePlan, local_device_plan, make_strategy
@@ -25,6 +27,8 @@ from modules.examples_files import read_input_record, read_spans, resolve_class_
 from modules.export import export_model
 from modules.held_out_fit import fit_on_held_out
 from modules.model import make_model
+from modules.multi_worker import finish_together, per_replica_batch
+from modules.progress import ProgressFile
 from modules.resumable_fit import FitRecord, close_backup, fit_resumably
 from modules.trainer_inputs import TrainerInputs
 from modules.training_backup import claim_backup
@@ -32,7 +36,11 @@ from modules.warm_start import WarmStart, load_served_weights, plan_warm_start
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """The TFX Trainer entry point."""
+    """The TFX Trainer entry point; in a multi-worker training, each replica's."""
+    plan = local_device_plan()
+    strategy = make_strategy(plan)  # first: a multi-worker one must precede other TF work
+    if plan.is_chief and os.environ.get(PROGRESS_ENV):
+        logging.getLogger(PROGRESS_LOGGER).addHandler(ProgressFile(os.environ[PROGRESS_ENV]))
     inputs = TrainerInputs.from_custom_config(fn_args.custom_config or {})
     if fn_args.hyperparameters:  # the Tuner's best trial: KerasTuner's HyperParameters config
         tuned = inputs.hyperparameters.with_values(fn_args.hyperparameters["values"])
@@ -56,15 +64,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "warm_started_from": warm.version,
         "trained_on": trained_on,
     }
-    plan = local_device_plan()
     if warm.reuse:
-        io_utils.copy_dir(fn_args.base_model, fn_args.serving_model_dir)
+        if plan.is_chief:
+            io_utils.copy_dir(fn_args.base_model, fn_args.serving_model_dir)
         fitted, cache_note = FitRecord(epochs=[], images_per_second=0.0), None
     else:
         fitted, cache_note = train_and_export(
-            fn_args, inputs, class_names, plan, warm, training_record
+            fn_args, inputs, class_names, plan, strategy, warm, training_record
         )
-    write_history(fn_args, training_record, fitted, plan, warm, cache_note)
+    if plan.is_chief:
+        write_history(fn_args, training_record, fitted, plan, warm, cache_note)
+    if plan.role is not None:
+        finish_together(strategy)
 
 
 def train_and_export(
@@ -72,11 +83,13 @@ def train_and_export(
     inputs: TrainerInputs,
     class_names: list[str],
     plan: DevicePlan,
+    strategy: tf.distribute.Strategy,
     warm: WarmStart,
     training_record: dict[str, Any],
 ) -> tuple[FitRecord, str]:
-    """Trains (resuming from a backup, else from `warm`), calibrates it on the held-out slice,
-    exports it and removes the backup; returns the fit and the decoded-image cache's plan."""
+    """Trains (resuming from a backup, else from `warm`); then the chief calibrates it on the
+    held-out slice, exports it and removes the backup. Returns the fit and the decoded-image
+    cache's plan."""
     hp = inputs.hyperparameters
     logging.info(
         "Trainer: devices %s, strategy %s, precision policy %s",
@@ -94,12 +107,17 @@ def train_and_export(
     train, evaluation = train_and_eval_datasets(
         fn_args, transform_output, hp, len(class_names), cache=cache.in_memory
     )
-    with make_strategy(plan).scope():
+    replica_batch = per_replica_batch(strategy, train) if plan.role else None
+    with strategy.scope():
         model = make_model(hp, len(class_names))
         if warm.version is not None:
             load_served_weights(model, fn_args.base_model)
     with claim_backup(fn_args) as backup:
-        first_epoch = fit_resumably(model, train, evaluation, hp, fn_args, backup)
+        first_epoch = fit_resumably(
+            model, train, evaluation, hp, fn_args, backup, chief=plan.is_chief
+        )
+        if not plan.is_chief:
+            return FitRecord(epochs=[], images_per_second=0.0), cache.note
         # Served in float32 whatever trained it: the serving CPU may lack bfloat16 or float16
         # arithmetic. Mixed precision keeps its weights in float32, so they copy over as they are.
         keras.mixed_precision.set_global_policy("float32")
@@ -128,7 +146,8 @@ def train_and_export(
             {**training_record, "calibration": held_out.record()},
             held_out,
         )
-        return close_backup(backup, first_epoch, fn_args, hp), cache.note
+        fitted = close_backup(backup, first_epoch, fn_args, hp)
+        return dataclasses.replace(fitted, replica_batch=replica_batch), cache.note
 
 
 def write_history(
@@ -160,6 +179,8 @@ def write_history(
         "resumed_from_epoch": fitted.resumed_from_epoch,
         "device": ", ".join(plan.devices),
         "strategy": plan.strategy,
+        "replicas": plan.role.workers if plan.role else 1,
+        "replica_batch": fitted.replica_batch,
         "precision_policy": plan.policy,
         "warm_start_note": warm.note,
         "reused_version": warm.reused_version,

@@ -18,6 +18,11 @@ class TrainerInputs:
     num_classes: int | None = None
     warm_start: bool = True  # from the served model (fn_args.base_model), when it fits
     memory_mb: int = 4096  # for the decoded-image cache (modules/decoded_cache.py)
+    # Replicas of a multi-worker training (components/multi_worker_trainer/); 1: in-process.
+    train_workers: int = 1
+    # On Kubeflow: the TFJob's settings (components/multi_worker_trainer/tfjob.py); None:
+    # the replicas run as local processes.
+    tfjob: dict[str, Any] | None = None
 
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from contract.data import is_remote
+from contract.training_job import BACKUP_ENV
 
 # <Trainer's output folder>/backup/<fingerprint>/: Keras' checkpoint and the epoch log.
 BACKUP_DIR = "backup"
@@ -53,7 +54,11 @@ def backup_dir(fn_args: tfx.components.FnArgs) -> str:
 def claim_backup(fn_args: tfx.components.FnArgs) -> Iterator[str]:
     """The training's backup folder, locked for this process. When another live process
     holds it (the same training in a concurrent run), this execution keeps a backup of its
-    own in its model_run folder instead. The lock dies with its process, even on SIGKILL."""
+    own in its model_run folder instead. The lock dies with its process, even on SIGKILL.
+    A replica of a multi-worker training gets the folder its launcher claimed."""
+    if os.environ.get(BACKUP_ENV):
+        yield os.environ[BACKUP_ENV]
+        return
     shared = backup_dir(fn_args)
     tf.io.gfile.makedirs(shared)
     if is_remote(shared):  # no file locks there; Kubeflow runs each have their own folder
