@@ -100,6 +100,15 @@ class PipelineConfig:
     )
     # The Trainer keeps decoded images in memory (cache_decoded) only within this budget.
     trainer_memory_mb: int = 4096
+    train_workers: int = setting(
+        1,
+        "Train with this many replicas of TensorFlow's MultiWorkerMirroredStrategy: local "
+        "processes, or a TFJob on Kubeflow (Training Operator).",
+        low=1,
+    )
+    # Set by `compile`: on Kubeflow the replicas are a TFJob of these settings
+    # (components/multi_worker_trainer/tfjob.py, TFJobSettings).
+    tfjob: dict[str, Any] | None = None
     # The Tuner: tune_trials trials of tune_steps_per_trial steps each, drawn from
     # search_space; the Trainer then trains with the best trial's values.
     tune: bool = setting(
@@ -215,7 +224,7 @@ class PipelineConfig:
             raise ConfigError(
                 f"trainer_memory_mb: must be 0 or more, got {self.trainer_memory_mb!r}."
             )
-        for name in ("tune_trials", "tune_steps_per_trial"):
+        for name in ("tune_trials", "tune_steps_per_trial", "train_workers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}: must be 1 or more, got {value!r}.")

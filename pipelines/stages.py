@@ -11,12 +11,14 @@ import json
 import os
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
 from components.curated_import_schema_gen import CuratedImportSchemaGen
 from components.drift_check import DriftCheck
 from components.image_folder_example_gen import ImageFolderExampleGen
+from components.multi_worker_trainer.executor import Executor as MultiWorkerExecutor
 from components.pushed_model_resolver import PushedModelResolver
 from components.run_report.component import RunReport
 from components.served_baseline_evaluator import ServedBaselineEvaluator
@@ -159,6 +161,8 @@ def _trainer_inputs(config: PipelineConfig, data: DataFacts) -> TrainerInputs:
         num_classes=config.num_classes,
         warm_start=config.warm_start,
         memory_mb=config.trainer_memory_mb,
+        train_workers=config.train_workers,
+        tfjob=config.tfjob,
     )
 
 
@@ -186,10 +190,12 @@ def tune(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
 
 
 def train(wiring: Wiring, config: PipelineConfig, data: DataFacts) -> None:
-    """Trainer: AlexNet; without materialized data it applies the transform graph as it reads."""
+    """Trainer: AlexNet; without materialized data it applies the transform graph as it reads.
+    With train_workers above 1, its executor runs the training as a multi-worker job."""
     hyperparameters = config.training
     trainer = wiring.add(
         tfx.components.Trainer(
+            custom_executor_spec=executor_spec.ExecutorClassSpec(MultiWorkerExecutor),
             run_fn="modules.trainer.run_fn",
             examples=wiring.transformed_examples or wiring.examples,
             transform_graph=wiring.transform_graph,

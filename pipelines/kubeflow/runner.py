@@ -3,6 +3,7 @@ by the Kubernetes platform spec that gives the tasks the object store's credenti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -12,6 +13,7 @@ from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from components.multi_worker_trainer.tfjob import TFJobSettings
 from contract import roles
 from pipelines import stages
 from pipelines.config import KFP_S3_ENDPOINT, KFP_S3_SECRET, PipelineConfig
@@ -109,6 +111,17 @@ def compile_pipeline(
             "and never reads one from the spec; pass it to submit or schedule (KFP's "
             "default is minio://mlpipeline/v2/artifacts)."
         )
+    if config.train_workers > 1:  # the replicas are a TFJob; the Trainer task waits for it
+        job = TFJobSettings(
+            image=image,
+            gpus=gpus,
+            cpu=str(TRAINER_CPU),
+            memory=f"{TRAINER_MEMORY:g}Gi",
+            env={"AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {},
+            secret=s3_secret or None,
+            secret_keys=S3_SECRET_KEYS,
+        )
+        config = dataclasses.replace(config, tfjob=dataclasses.asdict(job))
     data = inspect_data(config)
     wiring = wire(config, data)
     stages.report(wiring, config, data)  # KFP's UI shows none of TFX's own artifacts
@@ -116,8 +129,10 @@ def compile_pipeline(
     trainer_id = sources[roles.MODEL].node_id
     uncacheable = {sources[role].node_id for role in UNCACHEABLE_ROLES if role in sources}
     training = {sources[role].node_id for role in TRAINING_ROLES if role in sources}
+    replicas_train = {trainer_id} if config.tfjob else set()
     task_resources = {
-        node_id: resources(node_id in training, gpus, gpu_type) for node_id in wiring.node_ids()
+        node_id: resources(node_id in training - replicas_train, gpus, gpu_type)
+        for node_id in wiring.node_ids()
     }
     for component in wiring.components:
         component.with_platform_config(task_resources[component.id])
